@@ -16,10 +16,14 @@
 //
 // Watchers may be closed or destroyed from inside any callback, including
 // their own: events already collected for a closed watcher are dropped.
+// Close a watcher before closing its descriptor, and destroy watchers and
+// timers before their loop.
 #pragma once
 
+#include <signal.h>
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -66,6 +70,10 @@ class EventLoop {
 
   // The loop of the calling thread, or nullptr.
   static EventLoop* current() noexcept;
+  // In a child after fork(): forgets the parent's loop on this thread, so the
+  // child can construct its own. The parent's loop object must not be run in
+  // the child (its epoll set is shared with the parent).
+  static void forget_after_fork() noexcept;
 
   // Internals for IoWatcher.
   Status add_watcher(IoWatcher& w, std::uint32_t events);
@@ -73,10 +81,33 @@ class EventLoop {
   void remove_watcher(IoWatcher& w) noexcept;
 
  private:
-  // private members are the implementer's choice
+  void iterate(int timeout_ms);
+  int wait_timeout(int requested_ms);
+  void expire_timers();
+  void dispatch(int count);
+  void run_tasks();
+  void wake() noexcept;
+  void drain_fd(int fd) noexcept;
+
   std::thread::id owner_;
   TimePoint now_;
   TimerWheel wheel_;
+
+  UniqueFd epoll_fd_;
+  UniqueFd wake_fd_;            // eventfd: post() from other threads
+  UniqueFd timer_fd_;           // timerfd: armed to the wheel's earliest deadline
+  std::int64_t armed_ms_ = -1;  // what timer_fd_ is armed to, -1 when disarmed
+
+  std::vector<epoll_event> events_;
+  // events_ (dispatch_pos_, ready_count_) are collected and not yet dispatched.
+  int ready_count_ = 0;
+  int dispatch_pos_ = -1;
+
+  std::atomic<bool> stop_{false};
+  std::mutex tasks_mutex_;
+  std::vector<Task> tasks_;          // guarded by tasks_mutex_
+  std::vector<Task> running_tasks_;  // loop thread only
+  bool posted_in_loop_ = false;      // a task was queued without a wake-up
 };
 
 // Watches one descriptor for readability/writability. Does not own the fd.
@@ -104,11 +135,14 @@ class IoWatcher {
 
  private:
   friend class EventLoop;
-  // private members are the implementer's choice
+  Status update(std::uint32_t interest);
+
   EventLoop* loop_;
   int fd_;
   Callback cb_;
   bool edge_;
+  std::uint32_t interest_ = 0;  // EPOLLIN | EPOLLOUT subset
+  bool registered_ = false;     // added to the epoll set
 };
 
 // Delivers signals through a signalfd on the loop. The signals are blocked in
@@ -122,23 +156,52 @@ class SignalWatcher {
   SignalWatcher(const SignalWatcher&) = delete;
   SignalWatcher& operator=(const SignalWatcher&) = delete;
 
+  // False when the signalfd could not be created (the error was logged).
+  bool valid() const noexcept { return fd_.valid(); }
+
  private:
-  // private members are the implementer's choice
+  void on_readable();
+
+  sigset_t mask_;
+  sigset_t unblock_on_exit_;  // the signals that were not blocked before
+  UniqueFd fd_;
+  Callback cb_;
+  IoWatcher watcher_;
 };
 
 // A timer owned by the caller, on a loop's wheel. One-shot or repeating.
-// Destroying it cancels it.
+// Destroying it cancels it. `after` counts from the call (the clock is read,
+// not the loop's cached now()), rounded up to the next millisecond, so a timer
+// never fires early; a repeating timer is rescheduled `repeat` after each
+// firing, before its callback runs (the callback may cancel or destroy it).
+// Loop thread only.
 class Timer {
  public:
   using Callback = std::function<void()>;
   Timer(EventLoop& loop, Callback cb);
   ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
   void start(Duration after, Duration repeat = Duration::zero());
   void cancel() noexcept;
   bool active() const noexcept;
 
  private:
-  // private members are the implementer's choice
+  struct Entry final : TimerEntry {
+    explicit Entry(Timer& t) noexcept : timer(t) {}
+    void on_timer() override { timer.fire(); }
+    Timer& timer;
+  };
+  void fire();
+
+  EventLoop* loop_;
+  Callback cb_;
+  Duration repeat_ = Duration::zero();
+  Entry entry_;
 };
+
+// Ignores SIGPIPE process-wide, so a write to a closed socket returns EPIPE
+// instead of killing the process. For programs; the library never calls it.
+Status ignore_sigpipe() noexcept;
 
 }  // namespace sluice

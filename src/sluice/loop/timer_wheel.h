@@ -16,8 +16,8 @@
 // Thread rules: single-threaded; owned by one loop.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <functional>
 
 namespace sluice {
 
@@ -44,6 +44,7 @@ class TimerEntry {
   TimerEntry* next_ = nullptr;
   TimerWheel* wheel_ = nullptr;
   std::int64_t deadline_ = 0;
+  std::int32_t list_ = -1;  // index of the wheel list holding the entry
 };
 
 class TimerWheel {
@@ -58,13 +59,15 @@ class TimerWheel {
   // the next advance().
   void schedule_at(TimerEntry& e, std::int64_t deadline_ms) noexcept;
   void schedule_after(TimerEntry& e, std::int64_t delay_ms) noexcept {
-    schedule_at(e, now_ms_ + delay_ms);
+    schedule_at(e, delay_ms > kMaxDelayMs ? now_ms_ + kMaxDelayMs : now_ms_ + delay_ms);
   }
   void cancel(TimerEntry& e) noexcept;
 
   // Moves time forward to now_ms, firing due entries in deadline order
   // (entries with the same millisecond deadline: in scheduling order).
-  // Returns the number fired.
+  // Returns the number fired. An entry scheduled from a callback fires in the
+  // same call if its deadline is after the tick being fired and <= now_ms,
+  // else at the next call. Called from inside on_timer(), it does nothing.
   std::size_t advance(std::int64_t now_ms);
 
   // A time not later than the earliest deadline, or -1 when empty. Exact for
@@ -75,10 +78,51 @@ class TimerWheel {
   std::int64_t now_ms() const noexcept { return now_ms_; }
   std::size_t size() const noexcept { return size_; }
 
+  // The longest delay the wheel represents (2^32 - 1 ms, ~49.7 days).
+  static constexpr std::int64_t kMaxDelayMs = (std::int64_t{1} << 32) - 1;
+
  private:
-  // private members are the implementer's choice
+  // Level 0: 256 slots of 1 ms. Levels 1..4: 64 slots, each as wide as the
+  // level below. Placement is by the highest bit in which the deadline differs
+  // from cursor_ (see timer_wheel.cc), so every occupied slot lies ahead of
+  // the cursor and "earliest" is the lowest set bit of the lowest level.
+  static constexpr int kLevels = 5;
+  static constexpr int kLevel0Slots = 256;
+  static constexpr int kUpperSlots = 64;
+  static constexpr int kWheelLists = kLevel0Slots + (kLevels - 1) * kUpperSlots;
+  static constexpr int kPendingList = kWheelLists;     // deadline already passed
+  static constexpr int kFiringList = kWheelLists + 1;  // being fired by advance()
+  static constexpr int kListCount = kWheelLists + 2;
+
+  struct List {
+    TimerEntry* head = nullptr;
+    TimerEntry* tail = nullptr;
+  };
+  struct Slot {
+    int level;
+    int index;
+    std::uint64_t start;  // first millisecond the slot covers
+  };
+  class AdvanceScope;
+
+  void link(TimerEntry& e, int list) noexcept;
+  void unlink(TimerEntry& e) noexcept;
+  List take(int list) noexcept;
+  void place(TimerEntry& e) noexcept;
+  bool earliest(Slot& out) const noexcept;
+  void move_cursor(std::uint64_t to) noexcept;
+  std::size_t fire_list(std::int64_t tick);
+
+  List lists_[kListCount];
+  std::uint64_t level0_bits_[kLevel0Slots / 64] = {};
+  std::uint64_t upper_bits_[kLevels - 1] = {};
+  // Every millisecond before cursor_ has been processed; placement is relative
+  // to it. Outside advance() it is now_ms_ + 1 (or now_ms_ before the first).
+  std::uint64_t cursor_;
   std::int64_t now_ms_;
+  std::int64_t pending_min_;
   std::size_t size_ = 0;
+  bool advancing_ = false;
 };
 
 }  // namespace sluice
