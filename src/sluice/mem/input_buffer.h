@@ -41,9 +41,14 @@ class InputBuffer {
       : pool_(&pool), max_bytes_(max_bytes) {}
 
   // Reads from `fd`. With `until_again` (edge-triggered watchers) it loops
-  // until EAGAIN, EOF, the cap or an error; a short read ends the loop too,
-  // because the socket was drained and a new edge will report new bytes.
-  // Without it, one readv per call.
+  // until EAGAIN, EOF, the cap or an error; a short read (fewer bytes than
+  // offered) ends the loop too and reports kAgain, because the socket was
+  // drained at that moment and a new edge will report new bytes. Without it,
+  // one readv per call (kData, or kFull when it reached the cap).
+  // `bytes` counts what this call added, whatever the kind. On kError the
+  // stream is broken (with Errc::kPoolLimit, bytes read into the spare could
+  // not be kept): close the connection. The first block is taken lazily
+  // (4K class) and given back if the call leaves the buffer empty.
   ReadResult read_from(int fd, bool until_again);
 
   std::string_view view() const noexcept { return buf_.view(); }

@@ -76,10 +76,13 @@ class IoBuf {
   std::size_t append(std::string_view s) noexcept { return append(s.data(), s.size()); }
 
   // Returns the block to its pool now.
-  void reset() noexcept;
+  void reset() noexcept {
+    if (block_ != nullptr) release_block();
+  }
 
  private:
   friend class BufferPool;
+  void release_block() noexcept;  // out of line: needs BufferPool
   IoBuf(BufferPool* pool, std::byte* block, std::uint32_t capacity, std::uint8_t cls) noexcept
       : pool_(pool), block_(block), capacity_(capacity), class_(cls) {}
   void steal(IoBuf& o) noexcept {

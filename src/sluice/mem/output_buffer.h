@@ -15,7 +15,9 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -57,10 +59,13 @@ class OutputBuffer {
   void append_file(SharedFile file, off_t offset, std::size_t length);
 
   // A writable tail of at least `min_bytes` in the last block, for callers
-  // that format in place; follow with commit(n).
+  // that format in place; follow with commit(n) (n <= the span's size) before
+  // any other call. Errors: kTooLarge above 8M, kPoolLimit.
   Result<std::span<std::byte>> prepare(std::size_t min_bytes);
   void commit(std::size_t n) noexcept;
 
+  // Sockets are written with sendmsg(MSG_NOSIGNAL) (writev for other fds);
+  // sendfile cannot suppress SIGPIPE, so programs ignore SIGPIPE.
   FlushResult flush_to(int fd);
 
   std::size_t pending_bytes() const noexcept { return pending_; }
@@ -69,9 +74,28 @@ class OutputBuffer {
   bool holds_block() const noexcept;
 
  private:
-  // Implementation's choice; keep sizeof(OutputBuffer) <= 192 bytes.
+  // Pieces [head_, count_) of pieces(): inline storage for the first
+  // kInlinePieces, a heap array (its pointer kept in the inline storage) when
+  // more are pending at once. Piece is defined in output_buffer.cc.
+  struct Piece;
+  static constexpr std::uint32_t kInlinePieces = 4;
+  static constexpr std::size_t kPieceSize = 40;
+
+  Piece* pieces() noexcept;
+  const Piece* pieces() const noexcept;
+  Piece* last_block() noexcept;  // the last piece if it is a block, else null
+  Status push_block(std::size_t min_bytes);
+  void push(Piece&& piece);
+  void grow();
+  void pop_front() noexcept;
+  void release_storage() noexcept;
+
   BufferPool* pool_;
   std::size_t pending_ = 0;
+  std::uint32_t head_ = 0;   // first pending piece
+  std::uint32_t count_ = 0;  // one past the last piece
+  std::uint32_t cap_ = kInlinePieces;
+  alignas(8) std::byte storage_[kInlinePieces * kPieceSize];
 };
 
 }  // namespace sluice::mem
