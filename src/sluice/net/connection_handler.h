@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <type_traits>
 
 #include "sluice/mem/input_buffer.h"
 #include "sluice/net/close_reason.h"
@@ -51,7 +52,15 @@ class ConnectionHandler {
 template <class Context>
 class TypedHandler : public ConnectionHandler {
  public:
-  virtual std::unique_ptr<Context> make_context(TcpConnection&) { return std::make_unique<Context>(); }
+  // Default-constructs the context; override it for contexts that need
+  // arguments (a handler that does not gets every connection closed).
+  virtual std::unique_ptr<Context> make_context(TcpConnection&) {
+    if constexpr (std::is_default_constructible_v<Context>) {
+      return std::make_unique<Context>();
+    } else {
+      return nullptr;
+    }
+  }
   virtual void on_open(TcpConnection&, Context&) {}
   virtual void on_message(TcpConnection&, Context&, mem::InputBuffer&) = 0;
   virtual void on_write_complete(TcpConnection&, Context&) {}
@@ -74,7 +83,7 @@ class TypedHandler : public ConnectionHandler {
   void on_message(TcpConnection& c, mem::InputBuffer& in) final { on_message(c, context(c), in); }
   void on_write_complete(TcpConnection& c) final { on_write_complete(c, context(c)); }
   void on_drain(TcpConnection& c) final { on_drain(c, context(c)); }
-  void on_close(TcpConnection& c, CloseReason r) final { on_close(c, context(c), r); }
+  void on_close(TcpConnection& c, CloseReason r) final;
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

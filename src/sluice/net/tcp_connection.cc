@@ -31,7 +31,8 @@ TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, ConnectionHandler& ha
                options.edge_triggered),
       input_(pool, options.max_input_bytes),
       output_(pool),
-      idle_timeout_(options.idle_timeout) {}
+      idle_timeout_(options.idle_timeout),
+      read_timeout_(options.read_timeout) {}
 
 TcpConnection::~TcpConnection() {
   if (scheduled()) loop_->timers().cancel(*this);
@@ -74,21 +75,21 @@ void TcpConnection::send_file(mem::SharedFile file, off_t offset, std::size_t le
   after_output_change();
 }
 
-void TcpConnection::after_output_change() {
+void TcpConnection::after_output_change() { flush(); }
+
+void TcpConnection::flush() {
+  if (state_ == State::kClosed) return;
   if (!backpressure_paused_ && output_.pending_bytes() > options_->high_water_bytes) {
     backpressure_paused_ = true;
     update_read_interest();
     ++callback_depth_;
     handler_->on_high_water(*this, output_.pending_bytes());
     --callback_depth_;
+    if (state_ == State::kClosed) return;
   }
-  // Inside a callback the flush waits until the callback returns, so that
+  // Inside a callback the write waits until the callback returns, so that
   // every reply to one read leaves in one write.
-  if (callback_depth_ == 0) flush();
-}
-
-void TcpConnection::flush() {
-  if (state_ == State::kClosed || callback_depth_ > 0) return;
+  if (callback_depth_ > 0) return;
   if (!output_.empty() && !watcher_.writing()) handle_write();
 }
 
@@ -100,7 +101,7 @@ void TcpConnection::on_events(std::uint32_t events) {
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
     if (watcher_.reading()) {
-      handle_read();
+      handle_read((events & (EPOLLRDHUP | EPOLLHUP)) != 0);
     } else if (events & EPOLLHUP) {
       close(CloseReason::kReset);  // both directions are gone
       return;
@@ -118,7 +119,7 @@ bool TcpConnection::deliver_message() {
   return state_ != State::kClosed;
 }
 
-void TcpConnection::handle_read() {
+void TcpConnection::handle_read(bool peer_hung_up) {
   for (;;) {
     mem::ReadResult r = input_.read_from(fd_.get(), options_->edge_triggered);
     if (r.bytes > 0) {
@@ -131,7 +132,12 @@ void TcpConnection::handle_read() {
     }
     switch (r.kind) {
       case mem::ReadResult::Kind::kData:
+        return;
       case mem::ReadResult::Kind::kAgain:
+        // A short read ends an edge-triggered read early, but once the
+        // peer's FIN is queued the edge that reported it is this one and no
+        // other follows: read on to the EOF (or a real EAGAIN).
+        if (peer_hung_up && r.bytes > 0 && watcher_.reading()) continue;
         return;
       case mem::ReadResult::Kind::kFull:
         if (input_.size() >= input_.max_bytes()) {
@@ -253,8 +259,20 @@ void TcpConnection::resume_reading() {
 }
 
 void TcpConnection::expect_input(bool on) {
-  if (expecting_input_ == on) return;
+  if (expecting_input_ == on && input_deadline_ms_ == 0) return;
   expecting_input_ = on;
+  input_deadline_ms_ = 0;
+  refresh_deadline();
+}
+
+void TcpConnection::expect_input_until(std::int64_t deadline_ms) {
+  expecting_input_ = true;
+  input_deadline_ms_ = deadline_ms;
+  refresh_deadline();
+}
+
+void TcpConnection::set_read_timeout(Millis t) {
+  read_timeout_ = t;
   refresh_deadline();
 }
 
@@ -281,8 +299,11 @@ void TcpConnection::refresh_deadline() {
   Millis t{0};
   if (!output_.empty() && options_->write_timeout.count() > 0) {
     t = options_->write_timeout;
-  } else if (expecting_input_ && options_->read_timeout.count() > 0) {
-    t = options_->read_timeout;
+  } else if (expecting_input_ && input_deadline_ms_ > 0) {
+    loop_->timers().schedule_at(*this, input_deadline_ms_);
+    return;
+  } else if (expecting_input_ && read_timeout_.count() > 0) {
+    t = read_timeout_;
   } else {
     t = idle_timeout_;
   }

@@ -83,7 +83,9 @@ class TcpConnection : private TimerEntry {
   Status send(std::string_view bytes);
   void send_borrowed(std::string_view bytes);
   void send_file(mem::SharedFile file, off_t offset, std::size_t length);
-  // Compose in place, then flush() (or return from the callback).
+  // Compose in place, then flush() (or return from the callback). flush()
+  // also applies backpressure; inside a callback it only marks the output
+  // for the write that follows the callback.
   mem::OutputBuffer& output() noexcept { return output_; }
   void flush();
   std::size_t pending_output() const noexcept { return output_.pending_bytes(); }
@@ -96,9 +98,15 @@ class TcpConnection : private TimerEntry {
   void pause_reading();
   void resume_reading();
   bool reading_paused() const noexcept { return user_paused_ || backpressure_paused_; }
-  // While true, the read timeout applies instead of the idle timeout.
+  // While true, the read timeout applies instead of the idle timeout; every
+  // read restarts it.
   void expect_input(bool on);
+  // Expect input with a fixed deadline (loop milliseconds, see to_millis)
+  // that reads do not move: a whole request head within N seconds, however
+  // slowly it trickles in. expect_input(false) clears it.
+  void expect_input_until(std::int64_t deadline_ms);
   void set_idle_timeout(Millis t);
+  void set_read_timeout(Millis t);
 
   // Context slot; only TypedHandler uses it.
   ConnectionContext* context() const noexcept { return context_.get(); }
@@ -106,7 +114,7 @@ class TcpConnection : private TimerEntry {
 
  private:
   void on_events(std::uint32_t events);
-  void handle_read();
+  void handle_read(bool peer_hung_up);
   void handle_write();
   void after_output_change();
   void begin_drain();
@@ -132,6 +140,8 @@ class TcpConnection : private TimerEntry {
   bool expecting_input_ = false;
   bool peer_eof_ = false;
   Millis idle_timeout_;
+  Millis read_timeout_;
+  std::int64_t input_deadline_ms_ = 0;
 };
 
 // See connection_handler.h: GCC reports the hiding at this definition too.
@@ -142,12 +152,21 @@ class TcpConnection : private TimerEntry {
 template <class Context>
 void TypedHandler<Context>::on_open(TcpConnection& c) {
   auto value = make_context(c);
+  if (!value) {
+    c.close(CloseReason::kError);
+    return;
+  }
   c.set_context(std::make_unique<Holder>(std::move(value)));
   on_open(c, context(c));
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+
+template <class Context>
+void TypedHandler<Context>::on_close(TcpConnection& c, CloseReason r) {
+  if (c.context()) on_close(c, context(c), r);  // none if make_context failed
+}
 
 template <class Context>
 Context& TypedHandler<Context>::context(TcpConnection& c) {

@@ -1,0 +1,377 @@
+#include "sluice/http/session.h"
+
+#include "sluice/base/log.h"
+#include "sluice/http/chars.h"
+
+namespace sluice::http {
+namespace {
+
+std::int64_t now_us() noexcept {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr std::string_view kErrorBodyStart = "<html><head><title>";
+constexpr std::string_view kErrorBodyMiddle = "</title></head><body><h1>";
+constexpr std::string_view kErrorBodyEnd = "</h1><hr>sluice</body></html>\n";
+
+}  // namespace
+
+Session::Session(HttpServer& server)
+    : server_(server),
+      parser_(server.options().limits),
+      decoder_(server.options().limits) {}
+
+Session::~Session() {
+  if (async_) async_->session = nullptr;
+  set_gauge(Gauge::kNone);
+}
+
+void Session::set_gauge(Gauge g) noexcept {
+  if (g == gauge_) return;
+  HttpCounters& c = server_.mutable_counters();
+  proc::StatsSlot* s = server_.options().stats;
+  auto bump = [&](Gauge which, std::int64_t d) {
+    switch (which) {
+      case Gauge::kReading:
+        c.reading.fetch_add(d, std::memory_order_relaxed);
+        if (s) s->add(proc::Counter::kReading, d);
+        break;
+      case Gauge::kWriting:
+        c.writing.fetch_add(d, std::memory_order_relaxed);
+        if (s) s->add(proc::Counter::kWriting, d);
+        break;
+      case Gauge::kWaiting:
+        c.waiting.fetch_add(d, std::memory_order_relaxed);
+        if (s) s->add(proc::Counter::kWaiting, d);
+        break;
+      case Gauge::kNone: break;
+    }
+  };
+  bump(gauge_, -1);
+  bump(g, 1);
+  gauge_ = g;
+}
+
+void Session::on_open(net::TcpConnection& conn) {
+  const ServerOptions& o = server_.options();
+  conn.set_idle_timeout(o.keepalive_timeout);
+  if (proc::StatsSlot* s = o.stats) {
+    s->add(proc::Counter::kAccepted);
+    s->add(proc::Counter::kHandled);
+    s->add(proc::Counter::kActive);
+  }
+  set_gauge(Gauge::kWaiting);
+}
+
+void Session::on_close(net::TcpConnection&, net::CloseReason reason) {
+  if (async_) async_->session = nullptr;
+  if (reason == net::CloseReason::kTimeout && phase_ == Phase::kHead) {
+    // nginx's habit: a head that does not arrive in time is closed without an
+    // answer and counted (and logged) as 408.
+    server_.mutable_counters().header_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (const RequestLogger& log = server_.logger()) {
+      log(LogRecord{nullptr, 408, 0, now_us() - started_us_, nullptr});
+    }
+  }
+  if (proc::StatsSlot* s = server_.options().stats) s->add(proc::Counter::kActive, -1);
+  set_gauge(Gauge::kNone);
+}
+
+void Session::on_write_complete(net::TcpConnection&) {
+  if (gauge_ == Gauge::kWriting && phase_ == Phase::kIdle) set_gauge(Gauge::kWaiting);
+}
+
+void Session::on_drain(net::TcpConnection& conn) {
+  draining_ = true;
+  if (phase_ == Phase::kIdle && conn.input().empty()) {
+    // An idle keep-alive connection gets the grace period for one more
+    // request (answered with Connection: close), then closes.
+    conn.set_idle_timeout(server_.options().drain_idle_grace);
+  }
+}
+
+void Session::on_message(net::TcpConnection& conn, mem::InputBuffer& in) { process(conn, in); }
+
+void Session::process(net::TcpConnection& conn, mem::InputBuffer& in) {
+  while (conn.connected() && (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
+    if (phase_ == Phase::kBody) {
+      continue_body(conn, in);
+      continue;  // the loop condition ends it unless the request finished
+    }
+    if (in.empty()) return;
+    if (phase_ == Phase::kIdle) {
+      phase_ = Phase::kHead;
+      started_us_ = now_us();
+      set_gauge(Gauge::kReading);
+      conn.expect_input_until(to_millis(conn.loop().now()) + server_.options().header_timeout.count());
+    }
+    ParseResult r = parser_.parse(in.view());
+    if (r.status == ParseStatus::kNeedMore) return;
+    if (r.status == ParseStatus::kError) {
+      error_response(conn, r.error, r.reason);
+      return;
+    }
+    head_bytes_ = r.head_bytes;
+    begin_request(conn, in);
+  }
+}
+
+void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
+  const Request& req = parser_.request();
+  const ServerOptions& o = server_.options();
+  has_request_ = true;
+  ++served_;
+  server_.mutable_counters().requests.fetch_add(1, std::memory_order_relaxed);
+  if (proc::StatsSlot* s = o.stats) s->add(proc::Counter::kRequests);
+  info_.version_minor = req.version_minor;
+  info_.keep_alive = req.keep_alive;
+  info_.head_only = req.method == Method::kHead;
+  close_after_ = !req.keep_alive || served_ >= o.max_requests_per_connection || server_.draining();
+  body_scanned_ = 0;
+  chunked_body_.clear();
+  streaming_ = false;
+  sink_ = nullptr;
+
+  if (req.method == Method::kOther) return simple_response(conn, StatusCode::kNotImplemented);
+  if (req.target_form == TargetForm::kAsterisk) {  // OPTIONS *
+    return simple_response(conn, StatusCode::kNoContent, allow_header_value(server_.router().all_methods()));
+  }
+  match_ = server_.router().match(req.method, req.path);
+  if (!match_.handler) {
+    if (req.method == Method::kOptions && match_.allowed)
+      return simple_response(conn, StatusCode::kNoContent, allow_header_value(match_.allowed));
+    if (match_.allowed)
+      return simple_response(conn, StatusCode::kMethodNotAllowed, allow_header_value(match_.allowed));
+    return simple_response(conn, StatusCode::kNotFound);
+  }
+  if (req.framing == BodyFraming::kNone) {
+    dispatch(conn, {});
+    return;
+  }
+  // A body follows.
+  streaming_ = match_.streaming;
+  if (!streaming_ && req.framing == BodyFraming::kContentLength &&
+      req.content_length > o.max_buffered_body) {
+    close_after_ = true;
+    return simple_response(conn, StatusCode::kContentTooLarge);
+  }
+  if (req.expect_continue) {
+    (void)conn.output().append("HTTP/1.1 100 Continue\r\n\r\n");
+    conn.flush();
+  }
+  decoder_.start(req);
+  phase_ = Phase::kBody;
+  conn.set_read_timeout(o.body_timeout);
+  conn.expect_input(true);
+  if (streaming_) {
+    // The handler runs now and takes the body as it arrives.
+    ServerRequest sreq{req, match_.params, {}, conn};
+    sreq.session = this;
+    Response res(conn, *this, req, closing_after_response());
+    set_gauge(Gauge::kWriting);
+    (*match_.handler)(sreq, res);
+    if (res.finished() || !sink_) {
+      // Answered early (or refused): the rest of the body cannot be trusted
+      // to be read, so the connection closes after the answer.
+      close_after_ = true;
+      if (!res.finished()) res.status(StatusCode::kInternalServerError).send("no body handler\n");
+      in.consume(std::min(in.size(), head_bytes_));
+      head_bytes_ = 0;
+      phase_ = Phase::kAwait;
+      finish_request(conn, res.status_code(), res.body_bytes());
+      return;
+    }
+    set_gauge(Gauge::kReading);
+    in.consume(head_bytes_);  // the head's views are not used past the handler
+    head_bytes_ = 0;
+  }
+  (void)in;
+}
+
+void Session::continue_body(net::TcpConnection& conn, mem::InputBuffer& in) {
+  std::string_view all = in.view();
+  std::string_view rest = all.substr(std::min(all.size(), head_bytes_ + body_scanned_));
+  for (;;) {
+    BodyResult r = decoder_.decode(rest);
+    if (r.status == BodyStatus::kError) {
+      error_response(conn, r.error, r.reason);
+      return;
+    }
+    std::string_view piece = r.data;
+    rest.remove_prefix(r.consumed);
+    body_scanned_ += r.consumed;
+    bool done = r.status == BodyStatus::kDone;
+    if (streaming_) {
+      if (!piece.empty() || done) {
+        Response res(conn, *this, parser_.request(), closing_after_response());
+        set_gauge(done ? Gauge::kWriting : Gauge::kReading);
+        sink_(piece, done, res);
+        if (done) {
+          if (!res.finished() && !res.deferred())
+            res.status(StatusCode::kInternalServerError).send("no answer\n");
+          in.consume(body_scanned_);
+          body_scanned_ = 0;
+          conn.expect_input(false);
+          if (res.deferred()) {
+            phase_ = Phase::kAwait;
+            conn.pause_reading();
+            return;
+          }
+          finish_request(conn, res.status_code(), res.body_bytes());
+          return;
+        }
+      }
+      if (r.status == BodyStatus::kNeedMore) {
+        in.consume(body_scanned_);  // streamed pieces are gone
+        body_scanned_ = 0;
+        return;
+      }
+      continue;
+    }
+    if (parser_.request().framing == BodyFraming::kChunked) {
+      if (chunked_body_.size() + piece.size() > server_.options().max_buffered_body) {
+        close_after_ = true;
+        error_response(conn, StatusCode::kContentTooLarge, "chunked body over the buffered limit");
+        return;
+      }
+      chunked_body_.append(piece);
+    }
+    if (done) {
+      conn.expect_input(false);
+      parser_.rebase(in.view());  // the buffer may have moved while the body arrived
+      std::string_view body = parser_.request().framing == BodyFraming::kChunked
+                                  ? std::string_view(chunked_body_)
+                                  : in.view().substr(head_bytes_, body_scanned_);
+      dispatch(conn, body);
+      return;
+    }
+    if (r.status == BodyStatus::kNeedMore) return;
+  }
+}
+
+void Session::dispatch(net::TcpConnection& conn, std::string_view body) {
+  const Request& req = parser_.request();
+  ServerRequest sreq{req, match_.params, body, conn};
+  sreq.session = this;
+  Response res(conn, *this, req, closing_after_response());
+  set_gauge(Gauge::kWriting);
+  (*match_.handler)(sreq, res);
+  after_handler(conn, res);
+}
+
+void Session::after_handler(net::TcpConnection& conn, Response& res) {
+  mem::InputBuffer& in = conn.input();
+  std::size_t used = head_bytes_ + body_scanned_;
+  if (res.deferred()) {
+    // The request's bytes are done with; the answer comes later. Nothing else
+    // is answered meanwhile, so pipelined answers stay in order.
+    in.consume(std::min(used, in.size()));
+    head_bytes_ = body_scanned_ = 0;
+    phase_ = Phase::kAwait;
+    conn.pause_reading();
+    return;
+  }
+  if (!res.finished()) {
+    SLUICE_LOG_EVERY_MS(kWarn, 1000, "http: a handler returned without answering; 500");
+    if (!res.started()) {
+      res.status(StatusCode::kInternalServerError).send("handler gave no answer\n");
+    } else {
+      close_after_ = true;  // a half-written answer: only closing ends it
+    }
+  }
+  in.consume(std::min(used, in.size()));
+  head_bytes_ = body_scanned_ = 0;
+  finish_request(conn, res.status_code(), res.body_bytes());
+}
+
+std::shared_ptr<AsyncState> Session::defer(net::TcpConnection& conn) {
+  async_ = std::make_shared<AsyncState>();
+  async_->loop = &conn.loop();
+  async_->session = this;
+  async_->conn = &conn;
+  return async_;
+}
+
+void Session::complete_async(net::TcpConnection& conn, int status,
+                             const std::vector<std::pair<std::string, std::string>>& headers,
+                             std::string_view body) {
+  if (phase_ != Phase::kAwait || !conn.connected()) return;
+  async_->session = nullptr;
+  async_.reset();
+  Response res(conn, *this, parser_.request(), closing_after_response());
+  res.status(status);
+  for (const auto& [name, value] : headers) res.header(name, value);
+  res.send(body);
+  finish_request(conn, res.status_code(), res.body_bytes());
+  conn.resume_reading();
+  conn.flush();
+  if (conn.connected() && phase_ == Phase::kIdle) process(conn, conn.input());
+}
+
+void Session::simple_response(net::TcpConnection& conn, StatusCode code, std::string_view allow) {
+  const Request& req = parser_.request();
+  if (req.framing != BodyFraming::kNone) close_after_ = true;  // its body is not read
+  Response res(conn, *this, req, closing_after_response());
+  res.status(code);
+  if (!allow.empty()) res.header("Allow", allow);
+  if (code == StatusCode::kNoContent) {
+    res.send_head_only(0, false);
+  } else {
+    std::string_view reason = reason_phrase(code);
+    res.header("Content-Type", "text/plain");
+    // The reason phrase is static text: borrowed, not copied. Its newline
+    // comes from a second static piece.
+    res.send_borrowed(reason);
+  }
+  std::size_t used = head_bytes_;
+  conn.input().consume(std::min(used, conn.input().size()));
+  head_bytes_ = body_scanned_ = 0;
+  finish_request(conn, res.status_code(), res.body_bytes());
+}
+
+void Session::error_response(net::TcpConnection& conn, StatusCode code, std::string_view reason) {
+  server_.mutable_counters().bad_requests.fetch_add(1, std::memory_order_relaxed);
+  SLUICE_LOG_EVERY_MS(kInfo, 1000, "http: %d %.*s", to_int(code), static_cast<int>(reason.size()),
+                      reason.data());
+  info_.version_minor = 1;
+  info_.head_only = false;
+  close_after_ = true;  // the framing cannot be trusted any more
+  Response res(conn, *this, parser_.request(), true);
+  res.status(code).header("Content-Type", "text/html");
+  std::string_view phrase = reason_phrase(code);
+  std::string body;
+  body.reserve(128);
+  body.append(kErrorBodyStart).append(std::to_string(to_int(code))).append(" ").append(phrase);
+  body.append(kErrorBodyMiddle).append(std::to_string(to_int(code))).append(" ").append(phrase);
+  body.append(kErrorBodyEnd);
+  res.send(body);
+  has_request_ = false;
+  finish_request(conn, res.status_code(), res.body_bytes());
+}
+
+void Session::count_status(int status) noexcept {
+  HttpCounters& c = server_.mutable_counters();
+  if (status >= 500) c.responses_5xx.fetch_add(1, std::memory_order_relaxed);
+  else if (status >= 400) c.responses_4xx.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Session::finish_request(net::TcpConnection& conn, int status, std::uint64_t body_bytes) {
+  count_status(status);
+  if (const RequestLogger& log = server_.logger()) {
+    log(LogRecord{has_request_ ? &parser_.request() : nullptr, status, body_bytes,
+                  now_us() - started_us_, &conn});
+  }
+  has_request_ = false;
+  parser_.reset();
+  conn.expect_input(false);
+  set_gauge(conn.pending_output() > 0 ? Gauge::kWriting : Gauge::kWaiting);
+  if (closing_after_response()) {
+    phase_ = Phase::kClosing;
+    conn.shutdown();  // flush, then a lingering close
+    return;
+  }
+  phase_ = Phase::kIdle;
+}
+
+}  // namespace sluice::http
