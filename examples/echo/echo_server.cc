@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
                  options.listen.front().to_string().c_str(), st.error().message().c_str());
     return 1;
   }
-  std::printf("echo-server listening on port %u with %d thread(s)\n", server.port(), options.threads);
+  std::printf("echo-server listening on port %u with %d thread(s)\n", server.port(),
+              options.threads);
   std::fflush(stdout);
   main_loop.run();
   server.stop(std::chrono::seconds(5));

@@ -248,10 +248,14 @@ int main(int argc, char** argv) {
   bool test_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) config = argv[++i];
-    else if (arg == "--pid-file" && i + 1 < argc) pid_file = argv[++i];
-    else if (arg == "-s" && i + 1 < argc) command = argv[++i];
-    else if (arg == "-t") test_only = true;
+    if (arg == "--config" && i + 1 < argc)
+      config = argv[++i];
+    else if (arg == "--pid-file" && i + 1 < argc)
+      pid_file = argv[++i];
+    else if (arg == "-s" && i + 1 < argc)
+      command = argv[++i];
+    else if (arg == "-t")
+      test_only = true;
     else {
       std::fprintf(stderr, "line-server: bad argument '%s'\n", arg.c_str());
       return 2;

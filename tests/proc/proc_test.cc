@@ -262,7 +262,8 @@ TEST_F(ProcTest, ReloadUnderLoadLosesNoRequestAndAppliesNewConfig) {
         }
         ++served;
         if (field(r, 0) == "new") ++saw_new;
-        if (field(r, 3) == "close") client = std::make_unique<LineClient>(port_);  // as HTTP clients do
+        if (field(r, 3) == "close")
+          client = std::make_unique<LineClient>(port_);  // as HTTP clients do
       }
     });
   }
@@ -289,7 +290,8 @@ TEST_F(ProcTest, InvalidReloadKeepsOldConfigAndLogsTheLine) {
     out << "listen = 127.0.0.1:" << port_ << "\nworkers = 2\nbogus_key = 1\n";
   }
   ASSERT_EQ(::kill(master_, SIGHUP), 0);
-  ASSERT_TRUE(wait_until([&] { return stderr_text().find("bogus_key") != std::string::npos; }, 3000ms));
+  ASSERT_TRUE(
+      wait_until([&] { return stderr_text().find("bogus_key") != std::string::npos; }, 3000ms));
   std::string err = stderr_text();
   EXPECT_NE(err.find("server.conf:3: bogus_key: unknown key"), std::string::npos) << err;
   EXPECT_NE(err.find("keeping the running configuration"), std::string::npos) << err;
@@ -357,7 +359,8 @@ TEST_F(ProcTest, FatalConfigWorkerIsNotRespawnedInALoop) {
   std::this_thread::sleep_for(2500ms);
   std::string text = stderr_text();
   std::size_t starts = 0;
-  for (std::size_t pos = 0; (pos = text.find("worker: fatal configuration", pos)) != std::string::npos; ++pos)
+  for (std::size_t pos = 0;
+       (pos = text.find("worker: fatal configuration", pos)) != std::string::npos; ++pos)
     ++starts;
   // Two slots, each started once; the fatal backoff (5 s) holds the next try.
   EXPECT_EQ(starts, 2u) << text;
@@ -383,16 +386,19 @@ TEST_F(ProcTest, Usr1ReopensTheLogFile) {
 TEST_F(ProcTest, SignalCommandAndConfigTestUseThePidFile) {
   write_config("");
   start();
-  std::string cmd = std::string(LINE_SERVER_PATH) + " --pid-file " + (dir_ / "server.pid").string() + " -s stop";
+  std::string cmd =
+      std::string(LINE_SERVER_PATH) + " --pid-file " + (dir_ / "server.pid").string() + " -s stop";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_EQ(wait_master(4000ms), 0);
-  std::string test_ok = std::string(LINE_SERVER_PATH) + " -t --config " + (dir_ / "server.conf").string() + " >/dev/null";
+  std::string test_ok = std::string(LINE_SERVER_PATH) + " -t --config " +
+                        (dir_ / "server.conf").string() + " >/dev/null";
   EXPECT_EQ(std::system(test_ok.c_str()), 0);
   {
     std::ofstream out(dir_ / "bad.conf");
     out << "workers = 0\n";
   }
-  std::string test_bad = std::string(LINE_SERVER_PATH) + " -t --config " + (dir_ / "bad.conf").string() + " 2>/dev/null";
+  std::string test_bad = std::string(LINE_SERVER_PATH) + " -t --config " +
+                         (dir_ / "bad.conf").string() + " 2>/dev/null";
   EXPECT_NE(std::system(test_bad.c_str()), 0);
 }
 

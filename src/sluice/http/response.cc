@@ -192,10 +192,10 @@ AsyncResponse Response::defer() {
 bool AsyncResponse::send(int status, std::vector<std::pair<std::string, std::string>> headers,
                          std::string body) {
   if (!state_ || state_->used.exchange(true)) return false;
-  state_->loop->run_in_loop([state = state_, status, headers = std::move(headers),
-                             body = std::move(body)] {
-    if (state->session) state->session->complete_async(*state->conn, status, headers, body);
-  });
+  state_->loop->run_in_loop(
+      [state = state_, status, headers = std::move(headers), body = std::move(body)] {
+        if (state->session) state->session->complete_async(*state->conn, status, headers, body);
+      });
   return true;
 }
 

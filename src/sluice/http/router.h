@@ -63,7 +63,7 @@ class Router {
     const Handler* handler = nullptr;  // null: see allowed
     RouteParams params;
     MethodMask allowed = 0;  // methods of the routes whose path matched
-    bool streaming = false;             // the route takes its body as a stream
+    bool streaming = false;  // the route takes its body as a stream
   };
   Match match(Method method, std::string_view path) const noexcept;
   // Every method some route takes (for OPTIONS *).

@@ -19,7 +19,9 @@ class HttpServer::Handler final : public net::TypedHandler<Session> {
   }
   void on_write_complete(net::TcpConnection& c, Session& s) override { s.on_write_complete(c); }
   void on_drain(net::TcpConnection& c, Session& s) override { s.on_drain(c); }
-  void on_close(net::TcpConnection& c, Session& s, net::CloseReason r) override { s.on_close(c, r); }
+  void on_close(net::TcpConnection& c, Session& s, net::CloseReason r) override {
+    s.on_close(c, r);
+  }
 
  private:
   HttpServer& server_;
@@ -57,7 +59,8 @@ std::string percent_decode(std::string_view s) {
       out.push_back(' ');
     } else if (c == '%' && i + 2 < s.size() && chars::hex_value(s[i + 1]) >= 0 &&
                chars::hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(chars::hex_value(s[i + 1]) * 16 + chars::hex_value(s[i + 2])));
+      out.push_back(
+          static_cast<char>(chars::hex_value(s[i + 1]) * 16 + chars::hex_value(s[i + 2])));
       i += 2;
     } else {
       out.push_back(c);

@@ -18,9 +18,7 @@ constexpr std::string_view kErrorBodyEnd = "</h1><hr>sluice</body></html>\n";
 }  // namespace
 
 Session::Session(HttpServer& server)
-    : server_(server),
-      parser_(server.options().limits),
-      decoder_(server.options().limits) {}
+    : server_(server), parser_(server.options().limits), decoder_(server.options().limits) {}
 
 Session::~Session() {
   if (async_) async_->session = nullptr;
@@ -94,17 +92,20 @@ void Session::on_drain(net::TcpConnection& conn) {
 void Session::on_message(net::TcpConnection& conn, mem::InputBuffer& in) { process(conn, in); }
 
 void Session::process(net::TcpConnection& conn, mem::InputBuffer& in) {
-  while (conn.connected() && (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
+  while (conn.connected() &&
+         (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
     if (phase_ == Phase::kBody) {
       continue_body(conn, in);
-      continue;  // the loop condition ends it unless the request finished
+      if (phase_ == Phase::kBody) return;  // the body needs more bytes
+      continue;
     }
     if (in.empty()) return;
     if (phase_ == Phase::kIdle) {
       phase_ = Phase::kHead;
       started_us_ = now_us();
       set_gauge(Gauge::kReading);
-      conn.expect_input_until(to_millis(conn.loop().now()) + server_.options().header_timeout.count());
+      conn.expect_input_until(to_millis(conn.loop().now()) +
+                              server_.options().header_timeout.count());
     }
     ParseResult r = parser_.parse(in.view());
     if (r.status == ParseStatus::kNeedMore) return;
@@ -135,14 +136,16 @@ void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
 
   if (req.method == Method::kOther) return simple_response(conn, StatusCode::kNotImplemented);
   if (req.target_form == TargetForm::kAsterisk) {  // OPTIONS *
-    return simple_response(conn, StatusCode::kNoContent, allow_header_value(server_.router().all_methods()));
+    return simple_response(conn, StatusCode::kNoContent,
+                           allow_header_value(server_.router().all_methods()));
   }
   match_ = server_.router().match(req.method, req.path);
   if (!match_.handler) {
     if (req.method == Method::kOptions && match_.allowed)
       return simple_response(conn, StatusCode::kNoContent, allow_header_value(match_.allowed));
     if (match_.allowed)
-      return simple_response(conn, StatusCode::kMethodNotAllowed, allow_header_value(match_.allowed));
+      return simple_response(conn, StatusCode::kMethodNotAllowed,
+                             allow_header_value(match_.allowed));
     return simple_response(conn, StatusCode::kNotFound);
   }
   if (req.framing == BodyFraming::kNone) {
@@ -304,9 +307,12 @@ void Session::complete_async(net::TcpConnection& conn, int status,
   for (const auto& [name, value] : headers) res.header(name, value);
   res.send(body);
   finish_request(conn, res.status_code(), res.body_bytes());
+  if (!conn.connected()) return;
   conn.resume_reading();
-  conn.flush();
-  if (conn.connected() && phase_ == Phase::kIdle) process(conn, conn.input());
+  // Requests that arrived meanwhile are answered now; everything leaves in
+  // one write.
+  if (phase_ == Phase::kIdle) process(conn, conn.input());
+  if (conn.connected()) conn.flush();
 }
 
 void Session::simple_response(net::TcpConnection& conn, StatusCode code, std::string_view allow) {
@@ -352,8 +358,10 @@ void Session::error_response(net::TcpConnection& conn, StatusCode code, std::str
 
 void Session::count_status(int status) noexcept {
   HttpCounters& c = server_.mutable_counters();
-  if (status >= 500) c.responses_5xx.fetch_add(1, std::memory_order_relaxed);
-  else if (status >= 400) c.responses_4xx.fetch_add(1, std::memory_order_relaxed);
+  if (status >= 500)
+    c.responses_5xx.fetch_add(1, std::memory_order_relaxed);
+  else if (status >= 400)
+    c.responses_4xx.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Session::finish_request(net::TcpConnection& conn, int status, std::uint64_t body_bytes) {

@@ -72,9 +72,9 @@ class Session {
   Info info_;
   BodySink sink_;
   std::shared_ptr<AsyncState> async_;
-  std::string chunked_body_;       // a buffered chunked body
-  std::size_t head_bytes_ = 0;     // of the current request
-  std::size_t body_scanned_ = 0;   // framing bytes the decoder used
+  std::string chunked_body_;      // a buffered chunked body
+  std::size_t head_bytes_ = 0;    // of the current request
+  std::size_t body_scanned_ = 0;  // framing bytes the decoder used
   std::int64_t started_us_ = 0;
   std::uint32_t served_ = 0;
   Phase phase_ = Phase::kIdle;
@@ -82,7 +82,7 @@ class Session {
   bool close_after_ = false;
   bool draining_ = false;
   bool streaming_ = false;
-  bool has_request_ = false;       // a parsed head is being handled
+  bool has_request_ = false;  // a parsed head is being handled
 };
 
 }  // namespace sluice::http

@@ -4,6 +4,7 @@
 // loop() may be used from any thread (post, stop).
 #pragma once
 
+#include <future>
 #include <string>
 #include <thread>
 
@@ -24,6 +25,9 @@ class LoopThread {
 
  private:
   EventLoop* loop_ = nullptr;
+  // Set by join() once it is done with the loop: the thread keeps the loop
+  // alive until then (stop() may still be inside wake() when run() returns).
+  std::promise<void> release_;
   std::thread thread_;
 };
 

@@ -12,12 +12,14 @@ UniqueFd open_reserve() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEX
 
 }  // namespace
 
-Acceptor::Acceptor(EventLoop& loop, UniqueFd listen_fd, NewConnection on_new, AcceptorOptions options)
+Acceptor::Acceptor(EventLoop& loop, UniqueFd listen_fd, NewConnection on_new,
+                   AcceptorOptions options)
     : listen_(std::move(listen_fd)),
       reserve_(open_reserve()),
       on_new_(std::move(on_new)),
       options_(options),
-      watcher_(loop, listen_.get(), [this](std::uint32_t) { on_readable(); }, options.edge_triggered),
+      watcher_(
+          loop, listen_.get(), [this](std::uint32_t) { on_readable(); }, options.edge_triggered),
       resume_timer_(loop, [this] {
         if (running_) (void)watcher_.enable_read(true);
         if (running_ && options_.edge_triggered) on_readable();  // no new edge will come

@@ -50,7 +50,8 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view t
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
     return Errc::kInvalidArgument;
-  return std::pair<std::string, std::uint16_t>{std::string(host), static_cast<std::uint16_t>(value)};
+  return std::pair<std::string, std::uint16_t>{std::string(host),
+                                               static_cast<std::uint16_t>(value)};
 }
 
 Result<InetAddress> InetAddress::parse(std::string_view text) {
@@ -114,7 +115,8 @@ std::string InetAddress::ip_string() const {
   if (family() == AF_INET)
     ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr_)->sin_addr, buf, sizeof buf);
   else if (family() == AF_INET6)
-    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr_)->sin6_addr, buf, sizeof buf);
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr_)->sin6_addr, buf,
+                sizeof buf);
   return buf;
 }
 

@@ -36,7 +36,9 @@ class InetAddress {
   std::string to_string() const;
   std::string ip_string() const;
 
-  const sockaddr* sockaddr_ptr() const noexcept { return reinterpret_cast<const sockaddr*>(&addr_); }
+  const sockaddr* sockaddr_ptr() const noexcept {
+    return reinterpret_cast<const sockaddr*>(&addr_);
+  }
   sockaddr* sockaddr_ptr() noexcept { return reinterpret_cast<sockaddr*>(&addr_); }
   socklen_t length() const noexcept;
 

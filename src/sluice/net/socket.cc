@@ -93,10 +93,18 @@ int socket_error(int fd) noexcept {
   return err;
 }
 
-Status set_tcp_nodelay(int fd, bool on) noexcept { return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
-Status set_keepalive(int fd, bool on) noexcept { return set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0); }
-Status set_send_buffer(int fd, int bytes) noexcept { return set_int_option(fd, SOL_SOCKET, SO_SNDBUF, bytes); }
-Status set_receive_buffer(int fd, int bytes) noexcept { return set_int_option(fd, SOL_SOCKET, SO_RCVBUF, bytes); }
+Status set_tcp_nodelay(int fd, bool on) noexcept {
+  return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
+}
+Status set_keepalive(int fd, bool on) noexcept {
+  return set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
+}
+Status set_send_buffer(int fd, int bytes) noexcept {
+  return set_int_option(fd, SOL_SOCKET, SO_SNDBUF, bytes);
+}
+Status set_receive_buffer(int fd, int bytes) noexcept {
+  return set_int_option(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+}
 
 Status set_linger_zero(int fd) noexcept {
   linger l{};

@@ -15,10 +15,10 @@ namespace sluice::net {
 
 struct TcpClientOptions {
   Millis connect_timeout{3000};
-  int max_attempts = 1;            // per connect(); <= 0: retry forever
+  int max_attempts = 1;  // per connect(); <= 0: retry forever
   Millis backoff_initial{100};
   Millis backoff_max{10'000};
-  bool reconnect = false;          // connect again after the connection closes
+  bool reconnect = false;             // connect again after the connection closes
   std::optional<InetAddress> source;  // local address to bind before connecting
   ConnectionOptions connection;
 };

@@ -27,8 +27,8 @@ TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, ConnectionHandler& ha
       options_(&options),
       owner_(&owner),
       id_(id),
-      watcher_(loop, fd_.get(), [this](std::uint32_t ev) { on_events(ev); },
-               options.edge_triggered),
+      watcher_(
+          loop, fd_.get(), [this](std::uint32_t ev) { on_events(ev); }, options.edge_triggered),
       input_(pool, options.max_input_bytes),
       output_(pool),
       idle_timeout_(options.idle_timeout),
@@ -131,8 +131,7 @@ void TcpConnection::handle_read(bool peer_hung_up) {
       }
     }
     switch (r.kind) {
-      case mem::ReadResult::Kind::kData:
-        return;
+      case mem::ReadResult::Kind::kData: return;
       case mem::ReadResult::Kind::kAgain:
         // A short read ends an edge-triggered read early, but once the
         // peer's FIN is queued the edge that reported it is this one and no
@@ -159,15 +158,15 @@ void TcpConnection::handle_read(bool peer_hung_up) {
         --callback_depth_;
         if (state_ == State::kClosed) return;
         if (output_.empty()) {
-          if (state_ == State::kHalfClosed) close(CloseReason::kPeerClosed);
-          else if (state_ == State::kClosingAfterFlush) begin_drain();
+          if (state_ == State::kHalfClosed)
+            close(CloseReason::kPeerClosed);
+          else if (state_ == State::kClosingAfterFlush)
+            begin_drain();
         } else if (!watcher_.writing()) {
           handle_write();
         }
         return;
-      case mem::ReadResult::Kind::kError:
-        close(reason_for(r.error));
-        return;
+      case mem::ReadResult::Kind::kError: close(reason_for(r.error)); return;
     }
   }
 }
@@ -176,12 +175,8 @@ void TcpConnection::handle_write() {
   mem::FlushResult r = output_.flush_to(fd_.get());
   if (r.bytes > 0) refresh_deadline();
   switch (r.kind) {
-    case mem::FlushResult::Kind::kAgain:
-      (void)watcher_.enable_write(true);
-      break;
-    case mem::FlushResult::Kind::kError:
-      close(reason_for(r.error));
-      return;
+    case mem::FlushResult::Kind::kAgain: (void)watcher_.enable_write(true); break;
+    case mem::FlushResult::Kind::kError: close(reason_for(r.error)); return;
     case mem::FlushResult::Kind::kDone:
       (void)watcher_.enable_write(false);
       refresh_deadline();
@@ -207,8 +202,7 @@ void TcpConnection::handle_write() {
 }
 
 void TcpConnection::shutdown() {
-  if (state_ == State::kClosed || state_ == State::kDraining ||
-      state_ == State::kClosingAfterFlush)
+  if (state_ == State::kClosed || state_ == State::kDraining || state_ == State::kClosingAfterFlush)
     return;
   state_ = State::kClosingAfterFlush;
   update_read_interest();

@@ -40,10 +40,10 @@ struct ConnectionOptions {
   std::size_t high_water_bytes = std::size_t{4} << 20;
   std::size_t low_water_bytes = std::size_t{1} << 20;
   std::size_t max_input_bytes = std::size_t{1} << 20;  // InputBuffer cap
-  Millis idle_timeout{0};    // 0: none
-  Millis read_timeout{0};    // while expect_input(true); 0: none
-  Millis write_timeout{0};   // while output is pending; 0: none
-  Millis linger_timeout{2000};  // graceful close: longest input drain
+  Millis idle_timeout{0};                              // 0: none
+  Millis read_timeout{0};                              // while expect_input(true); 0: none
+  Millis write_timeout{0};                             // while output is pending; 0: none
+  Millis linger_timeout{2000};                         // graceful close: longest input drain
   bool edge_triggered = true;
   bool tcp_nodelay = true;
 };
@@ -91,9 +91,9 @@ class TcpConnection : private TimerEntry {
   std::size_t pending_output() const noexcept { return output_.pending_bytes(); }
   mem::InputBuffer& input() noexcept { return input_; }
 
-  void shutdown();                                   // graceful
+  void shutdown();                                            // graceful
   void close(CloseReason reason = CloseReason::kLocalClose);  // now; output dropped
-  void abort();                                      // RST
+  void abort();                                               // RST
 
   void pause_reading();
   void resume_reading();
@@ -144,7 +144,7 @@ class TcpConnection : private TimerEntry {
   std::int64_t input_deadline_ms_ = 0;
 };
 
-// See connection_handler.h: GCC reports the hiding at this definition too.
+// See connection_handler.h: GCC reports the hiding at these definitions too.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverloaded-virtual"
@@ -159,14 +159,14 @@ void TypedHandler<Context>::on_open(TcpConnection& c) {
   c.set_context(std::make_unique<Holder>(std::move(value)));
   on_open(c, context(c));
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 template <class Context>
 void TypedHandler<Context>::on_close(TcpConnection& c, CloseReason r) {
   if (c.context()) on_close(c, context(c), r);  // none if make_context failed
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 template <class Context>
 Context& TypedHandler<Context>::context(TcpConnection& c) {

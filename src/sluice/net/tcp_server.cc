@@ -13,7 +13,9 @@ struct TcpServer::PerLoop {
           mem::BufferPool& pool)
       : thread("sluice-io-" + std::to_string(index)) {
     // The registry lives and dies on its loop's thread.
-    run_sync([&] { registry = std::make_unique<ConnectionRegistry>(thread.loop(), handler, options, pool); });
+    run_sync([&] {
+      registry = std::make_unique<ConnectionRegistry>(thread.loop(), handler, options, pool);
+    });
   }
   ~PerLoop() {
     run_sync([&] {
@@ -52,8 +54,9 @@ Status TcpServer::start() {
   ListenOptions lo;
   lo.backlog = options_.backlog;
   lo.reuse_port = options_.spread == TcpServerOptions::Spread::kReusePort;
-  std::size_t listener_sets =
-      options_.spread == TcpServerOptions::Spread::kReusePort ? static_cast<std::size_t>(threads) : 1;
+  std::size_t listener_sets = options_.spread == TcpServerOptions::Spread::kReusePort
+                                  ? static_cast<std::size_t>(threads)
+                                  : 1;
 
   // Open every listener first, so a bind error leaves nothing running.
   std::vector<std::vector<UniqueFd>> sets(listener_sets);
@@ -94,7 +97,8 @@ Status TcpServer::start() {
     p->run_sync([&, p] {
       for (UniqueFd& fd : p->pending_listeners) {
         auto acc = std::make_unique<Acceptor>(
-            p->thread.loop(), std::move(fd), [this, p](UniqueFd conn) {
+            p->thread.loop(), std::move(fd),
+            [this, p](UniqueFd conn) {
               if (options_.spread == TcpServerOptions::Spread::kRoundRobin) {
                 std::size_t n = next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size();
                 PerLoop* target = loops_[n].get();
@@ -102,7 +106,8 @@ Status TcpServer::start() {
                   adopt(*p, std::move(conn));
                 } else {
                   int raw = conn.release();
-                  target->thread.loop().post([this, target, raw] { adopt(*target, UniqueFd(raw)); });
+                  target->thread.loop().post(
+                      [this, target, raw] { adopt(*target, UniqueFd(raw)); });
                 }
               } else {
                 adopt(*p, std::move(conn));
@@ -154,7 +159,9 @@ void TcpServer::stop(Duration grace) {
   stopped_ = true;
   stop_accepting();
   if (grace > Duration::zero()) {
-    run_on_all([this](PerLoop& pl) { pl.registry->for_each([this](TcpConnection& c) { handler_.on_drain(c); }); });
+    run_on_all([this](PerLoop& pl) {
+      pl.registry->for_each([this](TcpConnection& c) { handler_.on_drain(c); });
+    });
     auto deadline = Clock::now() + grace;
     while (live_connections() > 0 && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -29,11 +29,11 @@ namespace sluice::net {
 
 struct TcpServerOptions {
   enum class Spread { kReusePort, kRoundRobin };
-  std::vector<InetAddress> listen;     // addresses to bind
-  std::vector<int> inherited_fds;      // or listening sockets to adopt (dup'ed)
+  std::vector<InetAddress> listen;  // addresses to bind
+  std::vector<int> inherited_fds;   // or listening sockets to adopt (dup'ed)
   int threads = 1;
   Spread spread = Spread::kReusePort;
-  int backlog = 0;                     // 0: somaxconn
+  int backlog = 0;  // 0: somaxconn
   std::size_t max_connections_per_loop = 100'000;
   bool edge_triggered_accept = true;
   ConnectionOptions connection;
@@ -41,8 +41,8 @@ struct TcpServerOptions {
 
 struct LoopStats {
   std::uint64_t accepted = 0;
-  std::uint64_t rejected_limit = 0;   // closed at once: too many connections
-  std::uint64_t rejected_no_fd = 0;   // closed at once: EMFILE/ENFILE
+  std::uint64_t rejected_limit = 0;  // closed at once: too many connections
+  std::uint64_t rejected_no_fd = 0;  // closed at once: EMFILE/ENFILE
   std::uint64_t live = 0;
 };
 

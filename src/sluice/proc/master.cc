@@ -241,7 +241,8 @@ void Master::reap() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
-    auto it = std::find_if(workers_.begin(), workers_.end(), [pid](const Worker& w) { return w.pid == pid; });
+    auto it = std::find_if(workers_.begin(), workers_.end(),
+                           [pid](const Worker& w) { return w.pid == pid; });
     if (it == workers_.end()) continue;
     Worker w = *it;
     workers_.erase(it);
@@ -335,7 +336,8 @@ void Master::begin_stop(bool graceful) {
   listeners_.clear();  // new connections are refused once the workers close theirs
   SLUICE_LOG(kInfo, "master: %s stop", graceful ? "graceful" : "fast");
   signal_workers(graceful ? SIGQUIT : SIGTERM);
-  kill_timer_->start(graceful ? plan.shutdown_timeout + std::chrono::seconds(1) : plan.stop_timeout);
+  kill_timer_->start(graceful ? plan.shutdown_timeout + std::chrono::seconds(1)
+                              : plan.stop_timeout);
   maybe_finish();
 }
 
@@ -364,7 +366,8 @@ int signal_master(const std::string& pid_file, const std::string& command) {
     return kExitFailure;
   }
   if (::kill(*pid, signo) != 0) {
-    std::fprintf(stderr, "cannot signal process %d: %s\n", static_cast<int>(*pid), std::strerror(errno));
+    std::fprintf(stderr, "cannot signal process %d: %s\n", static_cast<int>(*pid),
+                 std::strerror(errno));
     return kExitFailure;
   }
   return kExitOk;

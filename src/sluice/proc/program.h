@@ -32,23 +32,23 @@ inline constexpr int kExitFatalConfig = 78;  // EX_CONFIG of sysexits.h
 
 struct Plan {
   std::vector<net::InetAddress> listen;
-  int workers = 1;                 // already resolved ("auto" = online CPUs)
-  bool reuse_port = true;          // a listener per worker slot, else shared
-  bool cpu_affinity = false;       // pin worker slot i to CPU i % ncpu
-  int backlog = 0;                 // 0: somaxconn
+  int workers = 1;                                       // already resolved ("auto" = online CPUs)
+  bool reuse_port = true;                                // a listener per worker slot, else shared
+  bool cpu_affinity = false;                             // pin worker slot i to CPU i % ncpu
+  int backlog = 0;                                       // 0: somaxconn
   Duration shutdown_timeout = std::chrono::seconds(10);  // QUIT: drain bound
   Duration stop_timeout = std::chrono::seconds(3);       // TERM: until SIGKILL
-  std::uint64_t nofile_limit = 0;  // RLIMIT_NOFILE to raise to; 0: leave
-  std::string user;                // drop to this user in workers (when root)
+  std::uint64_t nofile_limit = 0;                        // RLIMIT_NOFILE to raise to; 0: leave
+  std::string user;                                      // drop to this user in workers (when root)
 };
 
 struct WorkerEnv {
-  int slot = 0;                    // worker slot 0..workers-1
-  std::uint64_t generation = 0;    // bumped by each reload
+  int slot = 0;                  // worker slot 0..workers-1
+  std::uint64_t generation = 0;  // bumped by each reload
   pid_t master_pid = 0;
-  std::vector<int> listen_fds;     // in Plan::listen order
-  SharedStats* stats = nullptr;    // whole-server counters
-  StatsSlot* my_stats = nullptr;   // this worker's slot in `stats`
+  std::vector<int> listen_fds;    // in Plan::listen order
+  SharedStats* stats = nullptr;   // whole-server counters
+  StatsSlot* my_stats = nullptr;  // this worker's slot in `stats`
 };
 
 class Program {

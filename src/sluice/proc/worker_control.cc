@@ -35,8 +35,7 @@ void WorkerControl::on_signal(int signo) {
     case SIGUSR1:
       if (callbacks_.reopen_logs) callbacks_.reopen_logs();
       return;
-    default:
-      return;
+    default: return;
   }
 }
 
