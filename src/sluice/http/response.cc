@@ -27,8 +27,7 @@ bool valid_header_value(std::string_view value) noexcept {
 
 }  // namespace
 
-Response::Response(net::TcpConnection& conn, Session& session, const Request& /*request*/,
-                   bool close_after)
+Response::Response(net::TcpConnection& conn, Session& session, bool close_after)
     : conn_(conn),
       session_(session),
       version_minor_(session.info().version_minor),

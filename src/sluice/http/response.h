@@ -49,7 +49,7 @@ class AsyncResponse {
 
 class Response {
  public:
-  Response(net::TcpConnection& conn, Session& session, const Request& request, bool close_after);
+  Response(net::TcpConnection& conn, Session& session, bool close_after);
 
   Response& status(int code) noexcept;
   Response& status(StatusCode code) noexcept { return status(to_int(code)); }

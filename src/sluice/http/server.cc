@@ -27,8 +27,15 @@ class HttpServer::Handler final : public net::TypedHandler<Session> {
   HttpServer& server_;
 };
 
+namespace {
+std::atomic<std::uint64_t> g_next_server_id{1};
+}  // namespace
+
 HttpServer::HttpServer(ServerOptions options, const Router& router, mem::BufferPool& pool)
-    : options_(std::move(options)), router_(router), handler_(std::make_unique<Handler>(*this)) {
+    : options_(std::move(options)),
+      router_(router),
+      handler_(std::make_unique<Handler>(*this)),
+      id_(g_next_server_id.fetch_add(1, std::memory_order_relaxed)) {
   net::ConnectionOptions& c = options_.tcp.connection;
   c.write_timeout = options_.send_timeout;
   c.idle_timeout = options_.keepalive_timeout;

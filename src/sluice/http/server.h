@@ -124,6 +124,8 @@ class HttpServer {
   HttpCounters& mutable_counters() noexcept { return counters_; }
   const RequestLogger& logger() const noexcept { return logger_; }
   bool draining() const noexcept { return draining_.load(std::memory_order_relaxed); }
+  // Unique per server object in this process, never reused.
+  std::uint64_t id() const noexcept { return id_; }
 
  private:
   class Handler;
@@ -134,6 +136,7 @@ class HttpServer {
   std::unique_ptr<Handler> handler_;
   std::unique_ptr<net::TcpServer> tcp_;
   std::atomic<bool> draining_{false};
+  std::uint64_t id_;
 };
 
 }  // namespace sluice::http

@@ -17,12 +17,52 @@ constexpr std::string_view kErrorBodyEnd = "</h1><hr>sluice</body></html>\n";
 
 }  // namespace
 
-Session::Session(HttpServer& server)
-    : server_(server), parser_(server.options().limits), decoder_(server.options().limits) {}
+namespace {
+
+// Free RequestStates of one server on this thread.
+struct StatePool {
+  std::uint64_t server_id;
+  std::vector<std::unique_ptr<RequestState>> free;
+};
+thread_local std::vector<StatePool> t_pools;
+constexpr std::size_t kPoolKeep = 256;
+
+StatePool& pool_for(std::uint64_t id) {
+  for (StatePool& p : t_pools)
+    if (p.server_id == id) return p;
+  t_pools.push_back(StatePool{id, {}});
+  return t_pools.back();
+}
+
+}  // namespace
+
+Session::Session(HttpServer& server) : server_(server) {}
 
 Session::~Session() {
   if (async_) async_->session = nullptr;
+  release_state();
   set_gauge(Gauge::kNone);
+}
+
+void Session::acquire_state() {
+  if (state_) return;
+  StatePool& pool = pool_for(server_.id());
+  if (!pool.free.empty()) {
+    state_ = std::move(pool.free.back());
+    pool.free.pop_back();
+  } else {
+    state_ = std::make_unique<RequestState>(server_.options().limits);
+  }
+}
+
+void Session::release_state() noexcept {
+  if (!state_) return;
+  state_->parser.reset();
+  state_->chunked_body.clear();
+  state_->sink = nullptr;
+  StatePool& pool = pool_for(server_.id());
+  if (pool.free.size() < kPoolKeep) pool.free.push_back(std::move(state_));
+  state_.reset();
 }
 
 void Session::set_gauge(Gauge g) noexcept {
@@ -101,13 +141,14 @@ void Session::process(net::TcpConnection& conn, mem::InputBuffer& in) {
     }
     if (in.empty()) return;
     if (phase_ == Phase::kIdle) {
+      acquire_state();
       phase_ = Phase::kHead;
       started_us_ = now_us();
       set_gauge(Gauge::kReading);
       conn.expect_input_until(to_millis(conn.loop().now()) +
                               server_.options().header_timeout.count());
     }
-    ParseResult r = parser_.parse(in.view());
+    ParseResult r = state_->parser.parse(in.view());
     if (r.status == ParseStatus::kNeedMore) return;
     if (r.status == ParseStatus::kError) {
       error_response(conn, r.error, r.reason);
@@ -119,7 +160,7 @@ void Session::process(net::TcpConnection& conn, mem::InputBuffer& in) {
 }
 
 void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
-  const Request& req = parser_.request();
+  const Request& req = state_->parser.request();
   const ServerOptions& o = server_.options();
   has_request_ = true;
   ++served_;
@@ -130,22 +171,23 @@ void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
   info_.head_only = req.method == Method::kHead;
   close_after_ = !req.keep_alive || served_ >= o.max_requests_per_connection || server_.draining();
   body_scanned_ = 0;
-  chunked_body_.clear();
+  state_->chunked_body.clear();
   streaming_ = false;
-  sink_ = nullptr;
+  state_->sink = nullptr;
 
   if (req.method == Method::kOther) return simple_response(conn, StatusCode::kNotImplemented);
   if (req.target_form == TargetForm::kAsterisk) {  // OPTIONS *
     return simple_response(conn, StatusCode::kNoContent,
                            allow_header_value(server_.router().all_methods()));
   }
-  match_ = server_.router().match(req.method, req.path);
-  if (!match_.handler) {
-    if (req.method == Method::kOptions && match_.allowed)
-      return simple_response(conn, StatusCode::kNoContent, allow_header_value(match_.allowed));
-    if (match_.allowed)
+  state_->match = server_.router().match(req.method, req.path);
+  if (!state_->match.handler) {
+    if (req.method == Method::kOptions && state_->match.allowed)
+      return simple_response(conn, StatusCode::kNoContent,
+                             allow_header_value(state_->match.allowed));
+    if (state_->match.allowed)
       return simple_response(conn, StatusCode::kMethodNotAllowed,
-                             allow_header_value(match_.allowed));
+                             allow_header_value(state_->match.allowed));
     return simple_response(conn, StatusCode::kNotFound);
   }
   if (req.framing == BodyFraming::kNone) {
@@ -153,7 +195,7 @@ void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
     return;
   }
   // A body follows.
-  streaming_ = match_.streaming;
+  streaming_ = state_->match.streaming;
   if (!streaming_ && req.framing == BodyFraming::kContentLength &&
       req.content_length > o.max_buffered_body) {
     close_after_ = true;
@@ -163,18 +205,18 @@ void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
     (void)conn.output().append("HTTP/1.1 100 Continue\r\n\r\n");
     conn.flush();
   }
-  decoder_.start(req);
+  state_->decoder.start(req);
   phase_ = Phase::kBody;
   conn.set_read_timeout(o.body_timeout);
   conn.expect_input(true);
   if (streaming_) {
     // The handler runs now and takes the body as it arrives.
-    ServerRequest sreq{req, match_.params, {}, conn};
+    ServerRequest sreq{req, state_->match.params, {}, conn};
     sreq.session = this;
-    Response res(conn, *this, req, closing_after_response());
+    Response res(conn, *this, closing_after_response());
     set_gauge(Gauge::kWriting);
-    (*match_.handler)(sreq, res);
-    if (res.finished() || !sink_) {
+    (*state_->match.handler)(sreq, res);
+    if (res.finished() || !state_->sink) {
       // Answered early (or refused): the rest of the body cannot be trusted
       // to be read, so the connection closes after the answer.
       close_after_ = true;
@@ -196,7 +238,7 @@ void Session::continue_body(net::TcpConnection& conn, mem::InputBuffer& in) {
   std::string_view all = in.view();
   std::string_view rest = all.substr(std::min(all.size(), head_bytes_ + body_scanned_));
   for (;;) {
-    BodyResult r = decoder_.decode(rest);
+    BodyResult r = state_->decoder.decode(rest);
     if (r.status == BodyStatus::kError) {
       error_response(conn, r.error, r.reason);
       return;
@@ -207,9 +249,9 @@ void Session::continue_body(net::TcpConnection& conn, mem::InputBuffer& in) {
     bool done = r.status == BodyStatus::kDone;
     if (streaming_) {
       if (!piece.empty() || done) {
-        Response res(conn, *this, parser_.request(), closing_after_response());
+        Response res(conn, *this, closing_after_response());
         set_gauge(done ? Gauge::kWriting : Gauge::kReading);
-        sink_(piece, done, res);
+        state_->sink(piece, done, res);
         if (done) {
           if (!res.finished() && !res.deferred())
             res.status(StatusCode::kInternalServerError).send("no answer\n");
@@ -232,19 +274,19 @@ void Session::continue_body(net::TcpConnection& conn, mem::InputBuffer& in) {
       }
       continue;
     }
-    if (parser_.request().framing == BodyFraming::kChunked) {
-      if (chunked_body_.size() + piece.size() > server_.options().max_buffered_body) {
+    if (state_->parser.request().framing == BodyFraming::kChunked) {
+      if (state_->chunked_body.size() + piece.size() > server_.options().max_buffered_body) {
         close_after_ = true;
         error_response(conn, StatusCode::kContentTooLarge, "chunked body over the buffered limit");
         return;
       }
-      chunked_body_.append(piece);
+      state_->chunked_body.append(piece);
     }
     if (done) {
       conn.expect_input(false);
-      parser_.rebase(in.view());  // the buffer may have moved while the body arrived
-      std::string_view body = parser_.request().framing == BodyFraming::kChunked
-                                  ? std::string_view(chunked_body_)
+      state_->parser.rebase(in.view());  // the buffer may have moved while the body arrived
+      std::string_view body = state_->parser.request().framing == BodyFraming::kChunked
+                                  ? std::string_view(state_->chunked_body)
                                   : in.view().substr(head_bytes_, body_scanned_);
       dispatch(conn, body);
       return;
@@ -254,12 +296,12 @@ void Session::continue_body(net::TcpConnection& conn, mem::InputBuffer& in) {
 }
 
 void Session::dispatch(net::TcpConnection& conn, std::string_view body) {
-  const Request& req = parser_.request();
-  ServerRequest sreq{req, match_.params, body, conn};
+  const Request& req = state_->parser.request();
+  ServerRequest sreq{req, state_->match.params, body, conn};
   sreq.session = this;
-  Response res(conn, *this, req, closing_after_response());
+  Response res(conn, *this, closing_after_response());
   set_gauge(Gauge::kWriting);
-  (*match_.handler)(sreq, res);
+  (*state_->match.handler)(sreq, res);
   after_handler(conn, res);
 }
 
@@ -302,7 +344,7 @@ void Session::complete_async(net::TcpConnection& conn, int status,
   if (phase_ != Phase::kAwait || !conn.connected()) return;
   async_->session = nullptr;
   async_.reset();
-  Response res(conn, *this, parser_.request(), closing_after_response());
+  Response res(conn, *this, closing_after_response());
   res.status(status);
   for (const auto& [name, value] : headers) res.header(name, value);
   res.send(body);
@@ -316,9 +358,9 @@ void Session::complete_async(net::TcpConnection& conn, int status,
 }
 
 void Session::simple_response(net::TcpConnection& conn, StatusCode code, std::string_view allow) {
-  const Request& req = parser_.request();
+  const Request& req = state_->parser.request();
   if (req.framing != BodyFraming::kNone) close_after_ = true;  // its body is not read
-  Response res(conn, *this, req, closing_after_response());
+  Response res(conn, *this, closing_after_response());
   res.status(code);
   if (!allow.empty()) res.header("Allow", allow);
   if (code == StatusCode::kNoContent) {
@@ -343,7 +385,7 @@ void Session::error_response(net::TcpConnection& conn, StatusCode code, std::str
   info_.version_minor = 1;
   info_.head_only = false;
   close_after_ = true;  // the framing cannot be trusted any more
-  Response res(conn, *this, parser_.request(), true);
+  Response res(conn, *this, true);
   res.status(code).header("Content-Type", "text/html");
   std::string_view phrase = reason_phrase(code);
   std::string body;
@@ -367,11 +409,11 @@ void Session::count_status(int status) noexcept {
 void Session::finish_request(net::TcpConnection& conn, int status, std::uint64_t body_bytes) {
   count_status(status);
   if (const RequestLogger& log = server_.logger()) {
-    log(LogRecord{has_request_ ? &parser_.request() : nullptr, status, body_bytes,
+    log(LogRecord{has_request_ ? &state_->parser.request() : nullptr, status, body_bytes,
                   now_us() - started_us_, &conn});
   }
   has_request_ = false;
-  parser_.reset();
+  release_state();
   conn.expect_input(false);
   set_gauge(conn.pending_output() > 0 ? Gauge::kWriting : Gauge::kWaiting);
   if (closing_after_response()) {

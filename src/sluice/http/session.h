@@ -22,6 +22,16 @@ struct AsyncState {
   std::atomic<bool> used{false};
 };
 
+// The per-request working set of a session.
+struct RequestState {
+  explicit RequestState(const ParserLimits& limits) : parser(limits), decoder(limits) {}
+  RequestParser parser;
+  BodyDecoder decoder;
+  Router::Match match;
+  std::string chunked_body;  // a buffered chunked body
+  BodySink sink;
+};
+
 class Session {
  public:
   explicit Session(HttpServer& server);
@@ -40,7 +50,9 @@ class Session {
   void complete_async(net::TcpConnection& conn, int status,
                       const std::vector<std::pair<std::string, std::string>>& headers,
                       std::string_view body);
-  void set_body_sink(BodySink sink) { sink_ = std::move(sink); }
+  void set_body_sink(BodySink sink) {
+    if (state_) state_->sink = std::move(sink);
+  }
 
   // What a Response needs of the request, kept past the head's bytes.
   struct Info {
@@ -65,14 +77,16 @@ class Session {
   void set_gauge(Gauge g) noexcept;
   void count_status(int status) noexcept;
 
+  void acquire_state();
+  void release_state() noexcept;
+
   HttpServer& server_;
-  RequestParser parser_;
-  BodyDecoder decoder_;
-  Router::Match match_;
+  // Held only while a request is in progress: an idle connection holds no
+  // parser, no route match and no body state (they come from a per-thread
+  // free list, so taking one allocates nothing in steady state).
+  std::unique_ptr<RequestState> state_;
   Info info_;
-  BodySink sink_;
   std::shared_ptr<AsyncState> async_;
-  std::string chunked_body_;      // a buffered chunked body
   std::size_t head_bytes_ = 0;    // of the current request
   std::size_t body_scanned_ = 0;  // framing bytes the decoder used
   std::int64_t started_us_ = 0;
