@@ -10,15 +10,18 @@
 
 WERROR ?= OFF
 JOBS ?= $(shell nproc)
-BUILD_DEPS := cmake ninja-build g++ make libgtest-dev libgmock-dev
-BENCH_DEPS := libbenchmark-dev libjemalloc-dev libmimalloc-dev
+BUILD_DEPS := cmake ninja-build g++ make libgtest-dev libgmock-dev libtomlplusplus-dev
+# Peers and clients the tests drive: libhttp-parser (differential test),
+# curl, ab and wrk (integration), chromium (the default site in a browser).
+TEST_DEPS := libhttp-parser-dev curl apache2-utils wrk chromium
+BENCH_DEPS := libbenchmark-dev libjemalloc-dev libmimalloc-dev libuv1-dev libevent-dev pkg-config
 FUZZ_DEPS := clang libclang-rt-14-dev
 FORMAT_DEPS := clang-format
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null || find src tests bench fuzz examples -name '*.cc' -o -name '*.h')
 
 RUN_ARGS ?= --listen 127.0.0.1:8080
 
-.PHONY: run test test-debug test-tsan build bench fuzz format format-check deps clean
+.PHONY: run test test-deps test-debug test-tsan build bench fuzz format format-check deps clean
 
 deps:
 	@scripts/ensure-deps $(BUILD_DEPS)
@@ -30,15 +33,18 @@ build: deps
 run: build
 	build/release/bin/echo-server $(RUN_ARGS)
 
-test: build
+test-deps:
+	@scripts/ensure-deps $(BUILD_DEPS) $(TEST_DEPS)
+
+test: test-deps build
 	ctest --preset release -j $(JOBS)
 
-test-debug: deps
+test-debug: test-deps
 	@cmake --preset debug -DSLUICE_WERROR=$(WERROR) >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
 	ctest --preset debug -j $(JOBS)
 
-test-tsan: deps
+test-tsan: test-deps
 	@cmake --preset tsan -DSLUICE_WERROR=$(WERROR) >/dev/null
 	@cmake --build --preset tsan -j $(JOBS)
 	ctest --preset tsan -j $(JOBS)

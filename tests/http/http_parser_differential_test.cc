@@ -64,9 +64,18 @@ int on_message_complete(http_parser* p) {
 
 class Differential : public ::testing::TestWithParam<std::size_t> {};
 
+// Only the valid cases marked for comparison; the invalid ones and the
+// documented differences are not instantiated.
+std::vector<std::size_t> differential_cases() {
+  std::vector<std::size_t> out;
+  const auto& all = testing::request_cases();
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (all[i].status == 0 && all[i].differential) out.push_back(i);
+  return out;
+}
+
 TEST_P(Differential, AgreesWithLibHttpParser) {
   const testing::RequestCase& c = testing::request_cases()[GetParam()];
-  if (c.status != 0 || !c.differential) GTEST_SKIP() << "not a differential case";
   const testing::Outcome ours = testing::run_whole(c.input, c.limits);
   ASSERT_EQ(ours.status, 0) << ours.reason;
 
@@ -101,7 +110,7 @@ TEST_P(Differential, AgreesWithLibHttpParser) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Differential,
-                         ::testing::Range<std::size_t>(0, testing::request_cases().size()),
+                         ::testing::ValuesIn(differential_cases()),
                          [](const ::testing::TestParamInfo<std::size_t>& param) {
                            return testing::request_cases()[param.param].name;
                          });

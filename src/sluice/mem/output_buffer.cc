@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <vector>
 
 namespace sluice::mem {
 namespace {
@@ -17,6 +18,17 @@ constexpr int kIovMax = 1024;  // IOV_MAX on Linux
 constexpr std::size_t kSendfileChunk = std::size_t{1} << 30;
 // New blocks for copied bytes: 16K, or the class the bytes need.
 constexpr std::size_t kMinBlockBytes = kClassSizes[1];
+
+// Raw arrays of kBasePieces pieces, kept per thread for reuse.
+constexpr std::size_t kFreeArraysKept = 4096;
+struct FreeArrays {
+  FreeArrays() { arrays.reserve(kFreeArraysKept); }  // push_back never allocates
+  std::vector<void*> arrays;
+  ~FreeArrays() {
+    for (void* a : arrays) ::operator delete(a);
+  }
+};
+thread_local FreeArrays t_free_arrays;
 
 }  // namespace
 
@@ -70,22 +82,11 @@ struct OutputBuffer::Piece {
 
 OutputBuffer::OutputBuffer(BufferPool& pool) noexcept : pool_(&pool) {
   static_assert(sizeof(Piece) == kPieceSize);
-  static_assert(alignof(Piece) <= 8);
-  static_assert(sizeof(OutputBuffer) <= 192);
+  static_assert(alignof(Piece) <= alignof(std::max_align_t));
+  static_assert(sizeof(OutputBuffer) <= 48);
 }
 
 OutputBuffer::~OutputBuffer() { clear(); }
-
-OutputBuffer::Piece* OutputBuffer::pieces() noexcept {
-  if (cap_ == kInlinePieces) return std::launder(static_cast<Piece*>(static_cast<void*>(storage_)));
-  Piece* heap;
-  std::memcpy(&heap, storage_, sizeof heap);
-  return heap;
-}
-
-const OutputBuffer::Piece* OutputBuffer::pieces() const noexcept {
-  return const_cast<OutputBuffer*>(this)->pieces();
-}
 
 OutputBuffer::Piece* OutputBuffer::last_block() noexcept {
   if (count_ == head_) return nullptr;
@@ -94,22 +95,36 @@ OutputBuffer::Piece* OutputBuffer::last_block() noexcept {
 }
 
 void OutputBuffer::grow() {
+  if (!pieces_) {
+    auto& free = t_free_arrays.arrays;
+    void* raw;
+    if (!free.empty()) {
+      raw = free.back();
+      free.pop_back();
+    } else {
+      raw = ::operator new(std::size_t{kBasePieces} * sizeof(Piece));
+    }
+    pieces_ = static_cast<Piece*>(raw);
+    cap_ = kBasePieces;
+    head_ = count_ = 0;
+    return;
+  }
   const std::uint32_t n = count_ - head_;
   const std::uint32_t new_cap = cap_ * 2;
-  auto* fresh = static_cast<Piece*>(::operator new (std::size_t{new_cap} * sizeof(Piece)));
-  Piece* old = pieces();
+  auto* fresh = static_cast<Piece*>(::operator new(std::size_t{new_cap} * sizeof(Piece)));
   for (std::uint32_t i = 0; i < n; ++i) {
-    new (&fresh[i]) Piece(std::move(old[head_ + i]));
-    old[head_ + i].~Piece();
+    new (&fresh[i]) Piece(std::move(pieces_[head_ + i]));
+    pieces_[head_ + i].~Piece();
   }
-  if (cap_ != kInlinePieces) ::operator delete(old);
-  std::memcpy(storage_, &fresh, sizeof fresh);
+  head_ = count_ = 0;
+  release_storage();
+  pieces_ = fresh;
   cap_ = new_cap;
-  head_ = 0;
   count_ = n;
 }
 
 void OutputBuffer::push(Piece&& piece) {
+  if (!pieces_) grow();
   if (count_ == cap_) {
     if (head_ != 0) {
       // Slide the pending pieces to the front; the slots below head_ are free.
@@ -135,14 +150,23 @@ void OutputBuffer::pop_front() noexcept {
 }
 
 void OutputBuffer::release_storage() noexcept {
-  if (cap_ != kInlinePieces) ::operator delete(pieces());
-  cap_ = kInlinePieces;
+  if (pieces_) {
+    auto& free = t_free_arrays.arrays;
+    if (cap_ == kBasePieces && free.size() < kFreeArraysKept) {
+      free.push_back(pieces_);
+    } else {
+      ::operator delete(pieces_);
+    }
+  }
+  pieces_ = nullptr;
+  cap_ = 0;
   head_ = count_ = 0;
 }
 
 void OutputBuffer::clear() noexcept {
   Piece* p = pieces();
   for (std::uint32_t i = head_; i < count_; ++i) p[i].~Piece();
+  head_ = count_;
   release_storage();
   pending_ = 0;
 }

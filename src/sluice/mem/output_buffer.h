@@ -74,15 +74,17 @@ class OutputBuffer {
   bool holds_block() const noexcept;
 
  private:
-  // Pieces [head_, count_) of pieces(): inline storage for the first
-  // kInlinePieces, a heap array (its pointer kept in the inline storage) when
-  // more are pending at once. Piece is defined in output_buffer.cc.
+  // Pieces [head_, count_) of pieces_. The array exists only while pieces are
+  // pending: the first one (kBasePieces) comes from a per-thread free list,
+  // so steady state allocates nothing and an idle buffer holds no array; a
+  // bigger one (more pieces at once) comes from the heap. Piece is defined
+  // in output_buffer.cc.
   struct Piece;
-  static constexpr std::uint32_t kInlinePieces = 4;
+  static constexpr std::uint32_t kBasePieces = 8;
   static constexpr std::size_t kPieceSize = 40;
 
-  Piece* pieces() noexcept;
-  const Piece* pieces() const noexcept;
+  Piece* pieces() noexcept { return pieces_; }
+  const Piece* pieces() const noexcept { return pieces_; }
   Piece* last_block() noexcept;  // the last piece if it is a block, else null
   Status push_block(std::size_t min_bytes);
   void push(Piece&& piece);
@@ -92,10 +94,10 @@ class OutputBuffer {
 
   BufferPool* pool_;
   std::size_t pending_ = 0;
+  Piece* pieces_ = nullptr;
   std::uint32_t head_ = 0;   // first pending piece
   std::uint32_t count_ = 0;  // one past the last piece
-  std::uint32_t cap_ = kInlinePieces;
-  alignas(8) std::byte storage_[kInlinePieces * kPieceSize];
+  std::uint32_t cap_ = 0;
 };
 
 }  // namespace sluice::mem
