@@ -1,6 +1,7 @@
 #include "sluice/http/response.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "sluice/base/log.h"
 #include "sluice/http/chars.h"
@@ -36,10 +37,29 @@ Response::Response(net::TcpConnection& conn, Session& session, bool close_after)
       head_only_(session.info().head_only) {}
 
 Status Response::append(std::string_view bytes) {
+  flush_head();
   if (failed_) return Errc::kClosed;
   auto st = conn_.output().append(bytes);
   if (!st) failed_ = true;
   return st;
+}
+
+// The head (and a small body) is gathered here and leaves in one append.
+void Response::put(std::string_view bytes) {
+  if (head_len_ + bytes.size() > head_buf_.size()) {
+    flush_head();
+    (void)append(bytes);
+    return;
+  }
+  std::memcpy(head_buf_.data() + head_len_, bytes.data(), bytes.size());
+  head_len_ += bytes.size();
+}
+
+void Response::flush_head() {
+  if (head_len_ == 0 || failed_) return;
+  auto st = conn_.output().append(std::string_view(head_buf_.data(), head_len_));
+  head_len_ = 0;
+  if (!st) failed_ = true;
 }
 
 Response& Response::status(int code) noexcept {
@@ -63,10 +83,10 @@ Response& Response::header(std::string_view name, std::string_view value) {
     return *this;
   }
   write_head(nullptr, {});  // the status line, if not yet
-  (void)append(name);
-  (void)append(": ");
-  (void)append(value);
-  (void)append("\r\n");
+  put(name);
+  put(": ");
+  put(value);
+  put("\r\n");
   return *this;
 }
 
@@ -76,29 +96,29 @@ void Response::write_head(const char* framing_name, std::string_view framing_val
     char code[8];
     auto [end, ec] = std::to_chars(code, code + sizeof code, status_);
     (void)ec;
-    (void)append("HTTP/1.1 ");
-    (void)append(std::string_view(code, static_cast<std::size_t>(end - code)));
-    (void)append(" ");
-    (void)append(reason_phrase(static_cast<StatusCode>(status_)));
-    (void)append("\r\nServer: ");
-    (void)append(session_.server().options().server_header);
-    (void)append("\r\nDate: ");
-    (void)append(http_date_now());
-    (void)append("\r\n");
+    put("HTTP/1.1 ");
+    put(std::string_view(code, static_cast<std::size_t>(end - code)));
+    put(" ");
+    put(reason_phrase(static_cast<StatusCode>(status_)));
+    put("\r\nServer: ");
+    put(session_.server().options().server_header);
+    put("\r\nDate: ");
+    put(http_date_now());
+    put("\r\n");
   }
   if (!framing_name) return;
   head_written_ = true;
   if (*framing_name) {
-    (void)append(framing_name);
-    (void)append(framing_value);
-    (void)append("\r\n");
+    put(framing_name);
+    put(framing_value);
+    put("\r\n");
   }
   if (close_after_) {
-    (void)append("Connection: close\r\n\r\n");
+    put("Connection: close\r\n\r\n");
   } else if (version_minor_ == 0) {
-    (void)append("Connection: keep-alive\r\n\r\n");
+    put("Connection: keep-alive\r\n\r\n");
   } else {
-    (void)append("\r\n");
+    put("\r\n");
   }
 }
 
@@ -108,7 +128,8 @@ void Response::send(std::string_view body) {
   auto [end, ec] = std::to_chars(len, len + sizeof len, body.size());
   (void)ec;
   write_head("Content-Length: ", std::string_view(len, static_cast<std::size_t>(end - len)));
-  if (!head_only_ && !body.empty()) (void)append(body);
+  if (!head_only_ && !body.empty()) put(body);
+  flush_head();
   body_bytes_ = head_only_ ? 0 : body.size();
   finished_ = true;
 }
@@ -119,6 +140,7 @@ void Response::send_borrowed(std::string_view body) {
   auto [end, ec] = std::to_chars(len, len + sizeof len, body.size());
   (void)ec;
   write_head("Content-Length: ", std::string_view(len, static_cast<std::size_t>(end - len)));
+  flush_head();
   if (!head_only_ && !body.empty()) conn_.output().append_borrowed(body);
   body_bytes_ = head_only_ ? 0 : body.size();
   finished_ = true;
@@ -130,6 +152,7 @@ void Response::send_file(mem::SharedFile file, off_t offset, std::size_t length)
   auto [end, ec] = std::to_chars(len, len + sizeof len, length);
   (void)ec;
   write_head("Content-Length: ", std::string_view(len, static_cast<std::size_t>(end - len)));
+  flush_head();
   if (!head_only_ && length > 0) conn_.output().append_file(std::move(file), offset, length);
   body_bytes_ = head_only_ ? 0 : length;
   finished_ = true;
@@ -145,6 +168,7 @@ void Response::send_head_only(std::uint64_t content_length, bool with_length) {
   } else {
     write_head("", {});
   }
+  flush_head();
   finished_ = true;
 }
 
@@ -157,6 +181,7 @@ void Response::begin_stream() {
   } else {
     write_head("Transfer-Encoding: ", "chunked");
   }
+  flush_head();
 }
 
 void Response::write(std::string_view piece) {

@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -83,6 +84,8 @@ class Response {
  private:
   void write_head(const char* framing_name, std::string_view framing_value);
   Status append(std::string_view bytes);
+  void put(std::string_view bytes);
+  void flush_head();
 
   net::TcpConnection& conn_;
   Session& session_;
@@ -98,6 +101,8 @@ class Response {
   bool streaming_ = false;
   bool failed_ = false;
   std::uint64_t body_bytes_ = 0;
+  std::size_t head_len_ = 0;
+  std::array<char, 512> head_buf_;
 };
 
 }  // namespace sluice::http

@@ -294,7 +294,8 @@ void TcpConnection::refresh_deadline() {
   if (!output_.empty() && options_->write_timeout.count() > 0) {
     t = options_->write_timeout;
   } else if (expecting_input_ && input_deadline_ms_ > 0) {
-    loop_->timers().schedule_at(*this, input_deadline_ms_);
+    if (!scheduled() || deadline_ms() != input_deadline_ms_)
+      loop_->timers().schedule_at(*this, input_deadline_ms_);
     return;
   } else if (expecting_input_ && read_timeout_.count() > 0) {
     t = read_timeout_;
@@ -302,7 +303,10 @@ void TcpConnection::refresh_deadline() {
     t = idle_timeout_;
   }
   if (t.count() > 0) {
-    loop_->timers().schedule_at(*this, to_millis(loop_->now()) + t.count());
+    std::int64_t deadline = to_millis(loop_->now()) + t.count();
+    // Several refreshes within one loop iteration land on the same
+    // millisecond: skip the relink.
+    if (!scheduled() || deadline_ms() != deadline) loop_->timers().schedule_at(*this, deadline);
   } else if (scheduled()) {
     loop_->timers().cancel(*this);
   }
