@@ -1,5 +1,5 @@
 # A thin layer over the CMake presets (CMakePresets.json).
-#   make run          build (release) and run the main program
+#   make run          build (release) and run sluice on the bundled site (127.0.0.1:8080)
 #   make test         build (release) and run every test
 #   make test-debug   the same tests under ASan + UBSan
 #   make test-tsan    the same tests under ThreadSanitizer
@@ -10,7 +10,7 @@
 
 WERROR ?= OFF
 JOBS ?= $(shell nproc)
-BUILD_DEPS := cmake ninja-build g++ make libgtest-dev libgmock-dev libtomlplusplus-dev
+BUILD_DEPS := cmake ninja-build g++ make libgtest-dev libgmock-dev libtomlplusplus-dev curl
 # Peers and clients the tests drive: libhttp-parser (differential test),
 # curl, ab and wrk (integration), chromium (the default site in a browser).
 TEST_DEPS := libhttp-parser-dev curl apache2-utils wrk chromium
@@ -19,7 +19,7 @@ FUZZ_DEPS := clang libclang-rt-14-dev
 FORMAT_DEPS := clang-format
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null || find src tests bench fuzz examples -name '*.cc' -o -name '*.h')
 
-RUN_ARGS ?= --listen 127.0.0.1:8080
+RUN_ARGS ?=
 
 .PHONY: run test test-deps test-debug test-tsan build bench fuzz format format-check deps clean
 
@@ -31,7 +31,7 @@ build: deps
 	@cmake --build --preset release -j $(JOBS)
 
 run: build
-	build/release/bin/echo-server $(RUN_ARGS)
+	build/release/bin/sluice $(RUN_ARGS)
 
 test-deps:
 	@scripts/ensure-deps $(BUILD_DEPS) $(TEST_DEPS)

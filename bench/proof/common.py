@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-BIN = ROOT / "build" / "bench" / "bin"
+BIN = ROOT / "build" / "release" / "bin"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVER_CPU = "1"
 CLIENT_CPU = "0"
@@ -24,10 +24,14 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def ensure_built():
-    """Peers from Debian, Sluice in release mode (the bench preset)."""
+def ensure_peers():
+    """The peers and load generator, from Debian."""
     subprocess.run([str(ROOT / "scripts" / "ensure-deps"), "nginx-light", "wrk"], check=True)
-    subprocess.run(["make", "-C", str(ROOT), "bench"], check=True,
+
+
+def ensure_built():
+    """Sluice in release mode (the release preset)."""
+    subprocess.run(["make", "-C", str(ROOT), "build"], check=True,
                    stdout=subprocess.DEVNULL)
     for name in ("hello-server", "sluice", "sluice-bench"):
         if not (BIN / name).exists():
@@ -118,6 +122,7 @@ pid {tmp}/nginx.pid;
 events {{ worker_connections 19000; }}
 http {{
   access_log off;
+  keepalive_requests 1000000;
   include /etc/nginx/mime.types;
   server {{
     listen 127.0.0.1:{port} reuseport;
@@ -136,6 +141,8 @@ listen = ["127.0.0.1:{port}"]
 workers = {workers}
 root = "{root}"
 {extra}
+[limits]
+requests_per_connection = 1000000
 [access_log]
 path = "off"
 """)

@@ -1,5 +1,5 @@
 // hello-server: TechEmpower's /plaintext and /json on Sluice's HTTP layer.
-//   hello-server --listen ADDR:PORT [--threads N]
+//   hello-server --listen ADDR:PORT [--threads N] [--keepalive-requests N]
 // Each response is composed per request, with Server and Date headers, as
 // the TechEmpower rules ask.
 #include <signal.h>
@@ -23,6 +23,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       options.tcp.listen.push_back(*addr);
+    } else if (arg == "--keepalive-requests" && i + 1 < argc) {
+      long n = std::atol(argv[++i]);
+      if (n < 1) {
+        std::fprintf(stderr, "hello-server: --keepalive-requests wants a number >= 1\n");
+        return 2;
+      }
+      options.max_requests_per_connection = static_cast<std::uint32_t>(n);
     } else if (arg == "--threads" && i + 1 < argc) {
       options.tcp.threads = std::atoi(argv[++i]);
       if (options.tcp.threads < 1) {
@@ -30,7 +37,8 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::fprintf(stderr, "usage: %s --listen ADDR:PORT [--threads N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s --listen ADDR:PORT [--threads N] [--keepalive-requests N]\n",
+                   argv[0]);
       return arg == "--help" ? 0 : 2;
     }
   }

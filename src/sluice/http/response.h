@@ -6,6 +6,8 @@
 // stream) and the Connection header the session decided, then the body —
 // copied, borrowed, or a file range sent with sendfile. HEAD answers carry
 // the same headers and no body.
+// Call status() before header(): the status line is written with the first
+// header, and a later status() is ignored (and logged).
 // Header names must be tokens and values may not hold CR, LF or NUL: an
 // invalid header is dropped, logged, and the answer becomes a 500 if nothing
 // was sent yet (no response splitting).

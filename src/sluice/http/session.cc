@@ -199,6 +199,7 @@ void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
   if (!streaming_ && req.framing == BodyFraming::kContentLength &&
       req.content_length > o.max_buffered_body) {
     close_after_ = true;
+    lingering_close_ = true;
     return simple_response(conn, StatusCode::kContentTooLarge);
   }
   if (req.expect_continue) {
@@ -220,16 +221,18 @@ void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
       // Answered early (or refused): the rest of the body cannot be trusted
       // to be read, so the connection closes after the answer.
       close_after_ = true;
+      lingering_close_ = true;
       if (!res.finished()) res.status(StatusCode::kInternalServerError).send("no body handler\n");
-      in.consume(std::min(in.size(), head_bytes_));
-      head_bytes_ = 0;
       phase_ = Phase::kAwait;
       finish_request(conn, res.status_code(), res.body_bytes());
       return;
     }
     set_gauge(Gauge::kReading);
-    in.consume(head_bytes_);  // the head's views are not used past the handler
+    // The head's bytes go now (the body streams past them); its views do too,
+    // so this request is logged without its request line.
+    in.consume(head_bytes_);
     head_bytes_ = 0;
+    has_request_ = false;
   }
   (void)in;
 }
@@ -306,13 +309,10 @@ void Session::dispatch(net::TcpConnection& conn, std::string_view body) {
 }
 
 void Session::after_handler(net::TcpConnection& conn, Response& res) {
-  mem::InputBuffer& in = conn.input();
-  std::size_t used = head_bytes_ + body_scanned_;
   if (res.deferred()) {
-    // The request's bytes are done with; the answer comes later. Nothing else
-    // is answered meanwhile, so pipelined answers stay in order.
-    in.consume(std::min(used, in.size()));
-    head_bytes_ = body_scanned_ = 0;
+    // The answer comes later. Nothing else is answered meanwhile (reading
+    // pauses), so pipelined answers stay in order and the request's bytes,
+    // which the access log still reads, stay in place until then.
     phase_ = Phase::kAwait;
     conn.pause_reading();
     return;
@@ -325,8 +325,6 @@ void Session::after_handler(net::TcpConnection& conn, Response& res) {
       close_after_ = true;  // a half-written answer: only closing ends it
     }
   }
-  in.consume(std::min(used, in.size()));
-  head_bytes_ = body_scanned_ = 0;
   finish_request(conn, res.status_code(), res.body_bytes());
 }
 
@@ -359,7 +357,10 @@ void Session::complete_async(net::TcpConnection& conn, int status,
 
 void Session::simple_response(net::TcpConnection& conn, StatusCode code, std::string_view allow) {
   const Request& req = state_->parser.request();
-  if (req.framing != BodyFraming::kNone) close_after_ = true;  // its body is not read
+  if (req.framing != BodyFraming::kNone) {
+    close_after_ = true;  // its body is not read
+    lingering_close_ = true;
+  }
   Response res(conn, *this, closing_after_response());
   res.status(code);
   if (!allow.empty()) res.header("Allow", allow);
@@ -372,9 +373,6 @@ void Session::simple_response(net::TcpConnection& conn, StatusCode code, std::st
     // comes from a second static piece.
     res.send_borrowed(reason);
   }
-  std::size_t used = head_bytes_;
-  conn.input().consume(std::min(used, conn.input().size()));
-  head_bytes_ = body_scanned_ = 0;
   finish_request(conn, res.status_code(), res.body_bytes());
 }
 
@@ -385,6 +383,7 @@ void Session::error_response(net::TcpConnection& conn, StatusCode code, std::str
   info_.version_minor = 1;
   info_.head_only = false;
   close_after_ = true;  // the framing cannot be trusted any more
+  lingering_close_ = true;
   Response res(conn, *this, true);
   res.status(code).header("Content-Type", "text/html");
   std::string_view phrase = reason_phrase(code);
@@ -413,12 +412,22 @@ void Session::finish_request(net::TcpConnection& conn, int status, std::uint64_t
                   now_us() - started_us_, &conn});
   }
   has_request_ = false;
+  // The request's bytes go only now: the log above still read them.
+  mem::InputBuffer& in = conn.input();
+  in.consume(std::min(head_bytes_ + body_scanned_, in.size()));
+  head_bytes_ = body_scanned_ = 0;
   release_state();
   conn.expect_input(false);
   set_gauge(conn.pending_output() > 0 ? Gauge::kWriting : Gauge::kWaiting);
   if (closing_after_response()) {
     phase_ = Phase::kClosing;
-    conn.shutdown();  // flush, then a lingering close
+    // After an error, or with bytes still unread, a lingering close lets the
+    // client read the answer instead of a reset; otherwise close once flushed.
+    if (lingering_close_ || !conn.input().empty()) {
+      conn.shutdown();
+    } else {
+      conn.close_after_flush();
+    }
     return;
   }
   phase_ = Phase::kIdle;

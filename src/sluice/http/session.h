@@ -96,7 +96,8 @@ class Session {
   bool close_after_ = false;
   bool draining_ = false;
   bool streaming_ = false;
-  bool has_request_ = false;  // a parsed head is being handled
+  bool lingering_close_ = false;  // an error answer: drain input before closing
+  bool has_request_ = false;      // a parsed head is being handled
 };
 
 }  // namespace sluice::http

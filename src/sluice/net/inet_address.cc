@@ -121,8 +121,14 @@ std::string InetAddress::ip_string() const {
 }
 
 std::string InetAddress::to_string() const {
-  if (family() == AF_INET6) return "[" + ip_string() + "]:" + std::to_string(port());
-  return ip_string() + ":" + std::to_string(port());
+  std::string out;
+  out.reserve(INET6_ADDRSTRLEN + 8);
+  if (family() == AF_INET6) out += '[';
+  out += ip_string();
+  if (family() == AF_INET6) out += ']';
+  out += ':';
+  out += std::to_string(port());
+  return out;
 }
 
 bool operator==(const InetAddress& a, const InetAddress& b) noexcept {

@@ -213,8 +213,13 @@ void TcpConnection::shutdown() {
   }
 }
 
+void TcpConnection::close_after_flush() {
+  linger_ = false;
+  shutdown();
+}
+
 void TcpConnection::begin_drain() {
-  if (peer_eof_) {
+  if (peer_eof_ || !linger_) {
     close(CloseReason::kLocalClose);
     return;
   }

@@ -91,7 +91,10 @@ class TcpConnection : private TimerEntry {
   std::size_t pending_output() const noexcept { return output_.pending_bytes(); }
   mem::InputBuffer& input() noexcept { return input_; }
 
-  void shutdown();                                            // graceful
+  void shutdown();  // graceful
+  // Flushes, then closes without the input drain of shutdown(): for a peer
+  // that has nothing more to send (a request fully read, Connection: close).
+  void close_after_flush();
   void close(CloseReason reason = CloseReason::kLocalClose);  // now; output dropped
   void abort();                                               // RST
 
@@ -139,6 +142,7 @@ class TcpConnection : private TimerEntry {
   bool backpressure_paused_ = false;
   bool expecting_input_ = false;
   bool peer_eof_ = false;
+  bool linger_ = true;  // the graceful close drains input after SHUT_WR
   Millis idle_timeout_;
   Millis read_timeout_;
   std::int64_t input_deadline_ms_ = 0;

@@ -59,6 +59,7 @@ class SharedStats {
   static void destroy(SharedStats* stats) noexcept;
 
   StatsSlot& slot(std::size_t i) noexcept { return slots_[i]; }
+  const StatsSlot& slot(std::size_t i) const noexcept { return slots_[i]; }
   // A free slot claimed for `pid`, or -1 when all are taken.
   int claim(std::int64_t pid, std::uint64_t generation) noexcept;
   // Frees the slot and zeroes its gauges.
