@@ -123,6 +123,8 @@ events {{ worker_connections 19000; }}
 http {{
   access_log off;
   keepalive_requests 1000000;
+  sendfile on;
+  tcp_nopush on;
   include /etc/nginx/mime.types;
   server {{
     listen 127.0.0.1:{port} reuseport;

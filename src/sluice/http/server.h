@@ -87,9 +87,6 @@ struct HttpCounters {
   std::atomic<std::uint64_t> responses_5xx{0};
   std::atomic<std::uint64_t> header_timeouts{0};  // closed with 408, nginx style
   std::atomic<std::uint64_t> bad_requests{0};     // parser errors answered
-  std::atomic<std::int64_t> reading{0};
-  std::atomic<std::int64_t> writing{0};
-  std::atomic<std::int64_t> waiting{0};
 };
 
 // Called once per answered request (access logs); on the loop's thread.

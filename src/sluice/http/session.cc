@@ -67,27 +67,21 @@ void Session::release_state() noexcept {
 
 void Session::set_gauge(Gauge g) noexcept {
   if (g == gauge_) return;
-  HttpCounters& c = server_.mutable_counters();
-  proc::StatsSlot* s = server_.options().stats;
-  auto bump = [&](Gauge which, std::int64_t d) {
-    switch (which) {
-      case Gauge::kReading:
-        c.reading.fetch_add(d, std::memory_order_relaxed);
-        if (s) s->add(proc::Counter::kReading, d);
-        break;
-      case Gauge::kWriting:
-        c.writing.fetch_add(d, std::memory_order_relaxed);
-        if (s) s->add(proc::Counter::kWriting, d);
-        break;
-      case Gauge::kWaiting:
-        c.waiting.fetch_add(d, std::memory_order_relaxed);
-        if (s) s->add(proc::Counter::kWaiting, d);
-        break;
-      case Gauge::kNone: break;
-    }
-  };
-  bump(gauge_, -1);
-  bump(g, 1);
+  // The gauges live only in the shared counters of a master-worker server
+  // (stub_status): a plain server pays no atomic operation for them.
+  if (proc::StatsSlot* s = server_.options().stats) {
+    auto counter = [](Gauge which) {
+      switch (which) {
+        case Gauge::kReading: return proc::Counter::kReading;
+        case Gauge::kWriting: return proc::Counter::kWriting;
+        case Gauge::kWaiting: return proc::Counter::kWaiting;
+        case Gauge::kNone: break;
+      }
+      return proc::Counter::kCount;
+    };
+    if (gauge_ != Gauge::kNone) s->add(counter(gauge_), -1);
+    if (g != Gauge::kNone) s->add(counter(g), 1);
+  }
   gauge_ = g;
 }
 
