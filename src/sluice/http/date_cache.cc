@@ -12,6 +12,7 @@ constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 
 struct Cache {
   std::time_t second = -1;
+  std::int64_t monotonic_second = -1;
   char text[32] = {};
   std::size_t length = 0;
 };
@@ -33,6 +34,15 @@ std::string_view http_date_now() noexcept {
   if (now != t_cache.second) {
     t_cache.second = now;
     t_cache.length = format_http_date(now, t_cache.text).size();
+  }
+  return {t_cache.text, t_cache.length};
+}
+
+std::string_view http_date_at(std::int64_t monotonic_ms) noexcept {
+  std::int64_t sec = monotonic_ms / 1000;
+  if (sec != t_cache.monotonic_second) {
+    t_cache.monotonic_second = sec;
+    return http_date_now();
   }
   return {t_cache.text, t_cache.length};
 }

@@ -1,6 +1,7 @@
 #include "sluice/http/response.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include "sluice/base/log.h"
@@ -42,6 +43,44 @@ Status Response::append(std::string_view bytes) {
   auto st = conn_.output().append(bytes);
   if (!st) failed_ = true;
   return st;
+}
+
+namespace {
+
+// "HTTP/1.1 200 OK\r\nServer: sluice\r\nDate: ...\r\n", rendered once per
+// second (and per status) on each thread rather than piece by piece.
+struct PrefixCache {
+  std::int64_t second = -1;
+  int status = 0;
+  std::size_t server_length = 0;
+  std::size_t length = 0;
+  char server[128];
+  char text[256];
+};
+thread_local PrefixCache t_prefix;
+
+}  // namespace
+
+std::string_view Response::status_prefix() {
+  PrefixCache& c = t_prefix;
+  std::string_view server = session_.server().options().server_header;
+  server = server.substr(0, sizeof c.server);
+  std::int64_t now_ms = to_millis(conn_.loop().now());
+  if (c.second == now_ms / 1000 && c.status == status_ &&
+      server == std::string_view(c.server, c.server_length))
+    return {c.text, c.length};
+  std::string_view date = http_date_at(now_ms);
+  std::string_view reason = reason_phrase(static_cast<StatusCode>(status_));
+  int n = std::snprintf(c.text, sizeof c.text, "HTTP/1.1 %d %.*s\r\nServer: %.*s\r\nDate: %.*s\r\n",
+                        status_, static_cast<int>(reason.size()), reason.data(),
+                        static_cast<int>(server.size()), server.data(),
+                        static_cast<int>(date.size()), date.data());
+  c.length = n > 0 ? std::min(static_cast<std::size_t>(n), sizeof c.text - 1) : 0;
+  c.second = now_ms / 1000;
+  c.status = status_;
+  std::memcpy(c.server, server.data(), server.size());
+  c.server_length = server.size();
+  return {c.text, c.length};
 }
 
 // The head (and a small body) is gathered here and leaves in one append.
@@ -93,18 +132,7 @@ Response& Response::header(std::string_view name, std::string_view value) {
 void Response::write_head(const char* framing_name, std::string_view framing_value) {
   if (!status_line_written_) {
     status_line_written_ = true;
-    char code[8];
-    auto [end, ec] = std::to_chars(code, code + sizeof code, status_);
-    (void)ec;
-    put("HTTP/1.1 ");
-    put(std::string_view(code, static_cast<std::size_t>(end - code)));
-    put(" ");
-    put(reason_phrase(static_cast<StatusCode>(status_)));
-    put("\r\nServer: ");
-    put(session_.server().options().server_header);
-    put("\r\nDate: ");
-    put(http_date_now());
-    put("\r\n");
+    put(status_prefix());
   }
   if (!framing_name) return;
   head_written_ = true;

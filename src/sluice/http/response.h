@@ -88,6 +88,7 @@ class Response {
   Status append(std::string_view bytes);
   void put(std::string_view bytes);
   void flush_head();
+  std::string_view status_prefix();
 
   net::TcpConnection& conn_;
   Session& session_;
