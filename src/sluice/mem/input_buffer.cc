@@ -10,6 +10,7 @@ namespace sluice::mem {
 namespace {
 
 constexpr std::size_t kSpareBytes = std::size_t{64} << 10;
+constexpr std::size_t kPlainReadMin = 2048;
 
 }  // namespace
 
@@ -51,7 +52,11 @@ ReadResult InputBuffer::read_from(int fd, bool until_again) {
     // Never offer more than the cap allows: bytes past it stay in the socket.
     const std::size_t allowed = cap - size();
     const std::size_t tail_len = std::min(buf_.tailroom(), allowed);
-    const std::size_t spare_len = std::min(kSpareBytes, allowed - tail_len);
+    // With room in the block, a plain read() of the tail is cheaper for the
+    // kernel than readv over two pieces; the spare is for a nearly full block
+    // (a burst then grows the buffer on the next pass).
+    const std::size_t spare_len =
+        tail_len >= kPlainReadMin ? 0 : std::min(kSpareBytes, allowed - tail_len);
     iovec iov[2];
     int iovcnt = 0;
     if (tail_len != 0) iov[iovcnt++] = {buf_.tail(), tail_len};
@@ -60,7 +65,7 @@ ReadResult InputBuffer::read_from(int fd, bool until_again) {
 
     ssize_t n;
     do {
-      n = ::readv(fd, iov, iovcnt);
+      n = iovcnt == 1 ? ::read(fd, iov[0].iov_base, iov[0].iov_len) : ::readv(fd, iov, iovcnt);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       int err = errno;
