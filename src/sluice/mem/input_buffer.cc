@@ -52,11 +52,12 @@ ReadResult InputBuffer::read_from(int fd, bool until_again) {
     // Never offer more than the cap allows: bytes past it stay in the socket.
     const std::size_t allowed = cap - size();
     const std::size_t tail_len = std::min(buf_.tailroom(), allowed);
-    // With room in the block, a plain read() of the tail is cheaper for the
-    // kernel than readv over two pieces; the spare is for a nearly full block
-    // (a burst then grows the buffer on the next pass).
+    // Edge-triggered, with room in the block, a plain read() of the tail is
+    // cheaper for the kernel than readv over two pieces; a burst fills the
+    // tail and the next pass (tail full) reads into the spare and grows.
+    // Level-triggered reads once per call, so it always offers the spare.
     const std::size_t spare_len =
-        tail_len >= kPlainReadMin ? 0 : std::min(kSpareBytes, allowed - tail_len);
+        until_again && tail_len >= kPlainReadMin ? 0 : std::min(kSpareBytes, allowed - tail_len);
     iovec iov[2];
     int iovcnt = 0;
     if (tail_len != 0) iov[iovcnt++] = {buf_.tail(), tail_len};
