@@ -1,4 +1,4 @@
-// The sluice server's configuration: a TOML file (docs/sluice.md lists every
+// The sluice server's configuration: a TOML file (docs/operations.md lists every
 // key), defaults for what it leaves out, and the command-line flags that
 // override both. Loading validates everything an operator can get wrong, so
 // that `sluice -t` and a reload catch it: errors name the file, the line and

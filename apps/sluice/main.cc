@@ -1,5 +1,5 @@
 // sluice: a small static HTTP server with nginx's process model.
-// Usage: see kUsage below and docs/sluice.md.
+// Usage: see kUsage below and docs/operations.md.
 #include <cstdio>
 #include <cstring>
 #include <string>
