@@ -72,7 +72,9 @@ class ArgCursor {
   std::size_t i_ = 0;
 };
 
-inline ParseOutcome error(std::string text) { return {ParseOutcome::Kind::kError, std::move(text)}; }
+inline ParseOutcome error(std::string text) {
+  return {ParseOutcome::Kind::kError, std::move(text)};
+}
 
 inline ParseOutcome finish_url(Options& out) {
   if (out.url_text.empty()) return error("no URL given");

@@ -43,9 +43,13 @@ void Connection::start(std::int64_t now) { open(now); }
 
 void Connection::open(std::int64_t now) {
   if (ctx_.stopping || state_ == State::kDone) return;
-  if (budget_spent()) {
-    finish();
-    return;
+  if (ctx_.limited && reserved_ == 0) {
+    if (budget_spent()) {
+      finish();
+      return;
+    }
+    reserved_ = std::min<std::uint64_t>(capacity_, ctx_.budget_left);
+    ctx_.budget_left -= reserved_;
   }
   const net::InetAddress* source = nullptr;
   if (ctx_.sources != nullptr && !ctx_.sources->empty())
@@ -72,6 +76,7 @@ void Connection::open(std::int64_t now) {
       return;
     }
     backoff_ms_ = 0;
+    ctx_.ever_connected = true;
     send_more(now);
   } else {
     state_ = State::kConnecting;
@@ -91,6 +96,7 @@ void Connection::on_event(std::uint32_t events) {
     if ((events & EPOLLOUT) == 0) return;
     state_ = State::kOpen;
     backoff_ms_ = 0;
+    ctx_.ever_connected = true;
     // Stays registered for EPOLLOUT: edge-triggered, it costs nothing while
     // the socket stays writable, and a partial write needs it anyway.
     if (!watcher_->enable_read(true)) {
@@ -104,19 +110,22 @@ void Connection::on_event(std::uint32_t events) {
   if ((events & EPOLLOUT) != 0 && write_pos_ < write_end_) {
     if (!flush()) return;
   }
-  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0) on_readable(now);
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0)
+    on_readable(now, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
   if (state_ == State::kOpen && write_pos_ == write_end_) send_more(now);
 }
 
-void Connection::on_readable(std::int64_t now) {
+// `peer_closed`: the event said the peer's FIN (or an error) is queued, so a
+// short read does not mean drained: read on to the EOF, no new edge will come.
+void Connection::on_readable(std::int64_t now, bool peer_closed) {
   for (;;) {
     const ssize_t n = ::read(fd_.get(), ctx_.scratch, ctx_.scratch_size);
     if (n > 0) {
       const auto got = static_cast<std::size_t>(n);
       ctx_.stats->bytes_read += got;
       last_progress_ = now;
-      if (!process(ctx_.scratch, got, now)) return;  // closed
-      if (got < ctx_.scratch_size) return;           // drained: the next edge brings more
+      if (!process(ctx_.scratch, got, now)) return;         // closed
+      if (got < ctx_.scratch_size && !peer_closed) return;  // drained: a new edge brings more
       continue;
     }
     if (n == 0) {
@@ -163,8 +172,10 @@ void Connection::on_response(std::int64_t now) {
   --outstanding_;
   ++s.completed;
   const int code = parser_.status();
-  if (code >= 0 && code < WorkerStats::kCodes) ++s.status[static_cast<std::size_t>(code)];
-  else ++s.status_other;
+  if (code >= 0 && code < WorkerStats::kCodes)
+    ++s.status[static_cast<std::size_t>(code)];
+  else
+    ++s.status_other;
 }
 
 void Connection::on_eof(std::int64_t now) {
@@ -195,14 +206,19 @@ void Connection::send_more(std::int64_t now) {
     const std::uint32_t room = pipeline - outstanding_;
     if (room == 0) return;
     if (now < next_due_) {
-      if (!budget_spent()) wake_at(next_due_);
-      else if (outstanding_ == 0) finish();
+      if (!budget_spent() || reserved_ > 0)
+        wake_at(next_due_);
+      else if (outstanding_ == 0)
+        finish();
       return;
     }
     const auto due = static_cast<std::uint64_t>((now - next_due_) / ctx_.interval_ns) + 1;
     k = std::min<std::uint64_t>(room, due);
   }
-  if (ctx_.limited) {
+  if (reserved_ > 0) {
+    k = std::min(k, reserved_);
+    reserved_ -= k;
+  } else if (ctx_.limited) {
     k = std::min(k, ctx_.budget_left);
     if (k == 0) {
       if (outstanding_ == 0) finish();
@@ -228,7 +244,7 @@ void Connection::send_more(std::int64_t now) {
   write_end_ = static_cast<std::size_t>(k) * ctx_.request_size;
   if (!flush()) return;
   if (ctx_.interval_ns != 0 && outstanding_ < pipeline && state_ == State::kOpen &&
-      !budget_spent())
+      (!budget_spent() || reserved_ > 0))
     wake_at(next_due_);
 }
 
@@ -301,7 +317,7 @@ void Connection::after_close(std::int64_t now, bool backoff) {
     state_ = State::kDone;
     return;
   }
-  if (budget_spent()) {
+  if (budget_spent() && reserved_ == 0) {
     finish();
     return;
   }
@@ -320,6 +336,8 @@ void Connection::after_close(std::int64_t now, bool backoff) {
 
 void Connection::finish() noexcept {
   if (state_ == State::kDone) return;
+  ctx_.budget_left += reserved_;
+  reserved_ = 0;
   close_socket();
   ctx_.loop->timers().cancel(wake_);
   state_ = State::kDone;
@@ -329,8 +347,10 @@ void Connection::finish() noexcept {
 
 void Connection::on_wake() {
   const std::int64_t now = now_ns();
-  if (state_ == State::kClosed) open(now);
-  else if (state_ == State::kOpen) send_more(now);
+  if (state_ == State::kClosed)
+    open(now);
+  else if (state_ == State::kOpen)
+    send_more(now);
 }
 
 void Connection::wake_at(std::int64_t ns) noexcept {
@@ -339,8 +359,7 @@ void Connection::wake_at(std::int64_t ns) noexcept {
 }
 
 void Connection::check_timeout(std::int64_t now) {
-  const bool waiting =
-      state_ == State::kConnecting || (state_ == State::kOpen && outstanding_ > 0);
+  const bool waiting = state_ == State::kConnecting || (state_ == State::kOpen && outstanding_ > 0);
   if (waiting && now - last_progress_ > ctx_.timeout_ns) fail(Failure::kTimeout, now);
 }
 

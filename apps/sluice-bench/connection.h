@@ -23,8 +23,8 @@
 #include <string_view>
 #include <vector>
 
-#include "results.h"
 #include "response_parser.h"
+#include "results.h"
 #include "sluice/base/unique_fd.h"
 #include "sluice/loop/event_loop.h"
 #include "sluice/net/inet_address.h"
@@ -44,11 +44,12 @@ struct WorkerContext {
   WorkerStats* stats = nullptr;
   char* scratch = nullptr;  // the read buffer, shared by the worker's connections
   std::size_t scratch_size = 0;
-  bool limited = false;        // -n: budget_left counts down
+  bool limited = false;  // -n: budget_left counts down
   std::uint64_t budget_left = 0;
   std::int64_t interval_ns = 0;  // --rate: time between a connection's requests
   std::int64_t timeout_ns = 0;
   bool stopping = false;
+  bool ever_connected = false;  // a connection of this worker got through
   bool record_uncorrected = false;
   std::uint32_t open_connections = 0;
   std::uint32_t done_connections = 0;
@@ -86,7 +87,7 @@ class Connection {
 
   void open(std::int64_t now);
   void on_event(std::uint32_t events);
-  void on_readable(std::int64_t now);
+  void on_readable(std::int64_t now, bool peer_closed);
   bool process(const char* data, std::size_t size, std::int64_t now);
   void on_response(std::int64_t now);
   void on_eof(std::int64_t now);
@@ -115,10 +116,14 @@ class Connection {
   // Pending bytes of the batch: [write_pos_, write_end_).
   std::size_t write_pos_ = 0;
   std::size_t write_end_ = 0;
-  std::int64_t next_due_;       // --rate: intended time of the next request
+  std::int64_t next_due_;  // --rate: intended time of the next request
   std::int64_t last_progress_ = 0;
   std::uint32_t backoff_ms_ = 0;
   bool reconnect_posted_ = false;
+  // -n: the first batch is taken from the budget when the connection opens,
+  // so no connection opens (or reopens) for requests another one then sends;
+  // given back if the connection ends without sending it.
+  std::uint64_t reserved_ = 0;
   Wake wake_;
 };
 

@@ -40,9 +40,7 @@ int main(int argc, char** argv) {
     case ParseOutcome::Kind::kHelp:
       std::fputs(webbench ? webbench_usage_text().c_str() : usage_text().c_str(), stdout);
       return 0;
-    case ParseOutcome::Kind::kVersion:
-      std::printf("%s\n", kVersion);
-      return 0;
+    case ParseOutcome::Kind::kVersion: std::printf("%s\n", kVersion); return 0;
     case ParseOutcome::Kind::kError:
       std::fprintf(stderr, "sluice-bench: %s\n", parsed.error.c_str());
       std::fputs(webbench ? webbench_usage_text().c_str() : usage_text().c_str(), stderr);

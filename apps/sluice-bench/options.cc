@@ -1,9 +1,6 @@
 // Command-line grammar of sluice-bench (native and --webbench).
 #include "options.h"
 
-#include "arg_cursor.h"
-#include "webbench_mode.h"
-
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -14,6 +11,9 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+
+#include "arg_cursor.h"
+#include "webbench_mode.h"
 
 namespace sluice::bench {
 
@@ -33,7 +33,6 @@ bool read_file(const std::string& path, std::string& out) {
   out = ss.str();
   return true;
 }
-
 
 bool header_from_text(const std::string& text, std::pair<std::string, std::string>& out) {
   const auto colon = text.find(':');
@@ -183,7 +182,8 @@ ParseOutcome parse_options(const std::vector<std::string>& args, Options& out) {
       std::size_t start = 0;
       while (start <= v.size()) {  // also a comma-separated list
         const auto comma = v.find(',', start);
-        const std::string part = v.substr(start, comma == std::string::npos ? v.npos : comma - start);
+        const std::string part =
+            v.substr(start, comma == std::string::npos ? v.npos : comma - start);
         if (!parse_source_range(part, out.sources, err)) return error(err);
         if (comma == std::string::npos) break;
         start = comma + 1;

@@ -31,7 +31,7 @@ struct Options {
   std::string body;
   bool http10 = false;
   bool keepalive = true;
-  bool wait_for_reply = true;  // webbench -f sets false: success when written
+  bool wait_for_reply = true;        // webbench -f sets false: success when written
   std::vector<std::string> sources;  // numeric source addresses, used round-robin
   OutputFormat format = OutputFormat::kText;
   std::string json_out;  // also write JSON results to this file
@@ -54,8 +54,7 @@ ParseOutcome parse_options(const std::vector<std::string>& args, Options& out);
 // "10s", "500ms", "2m", "1h", "250us", or a plain number of seconds.
 bool parse_duration(const std::string& text, std::chrono::nanoseconds& out);
 // "127.0.0.2" or "127.0.0.2-127.0.0.9" (IPv4 range) appended to out.
-bool parse_source_range(const std::string& text, std::vector<std::string>& out,
-                        std::string& error);
+bool parse_source_range(const std::string& text, std::vector<std::string>& out, std::string& error);
 
 std::string usage_text();
 inline constexpr const char* kVersion = "sluice-bench 0.1.0";

@@ -57,7 +57,9 @@ std::string format_json(const Options& o, const Results& r) {
       ", \"unfinished\": %" PRIu64 "},\n",
       t.completed, t.sent, t.lost, t.unfinished);
   add(out, "  \"requests_per_sec\": %.2f,\n", r.requests_per_second());
-  add(out, "  \"bytes_read\": %" PRIu64 ", \"bytes_read_per_sec\": %.2f, \"bytes_written\": %" PRIu64 ",\n",
+  add(out,
+      "  \"bytes_read\": %" PRIu64 ", \"bytes_read_per_sec\": %.2f, \"bytes_written\": %" PRIu64
+      ",\n",
       t.bytes_read, r.bytes_per_second(), t.bytes_written);
   latency_object(out, "latency_us", t.latency);
   latency_object(out, "latency_uncorrected_us", t.latency_uncorrected);

@@ -78,10 +78,11 @@ std::string format_text(const Options& o, const Results& r) {
       t.errors.connect, t.errors.read, t.errors.write, t.errors.timeout, t.errors.protocol);
   add(out, "Connections:   opened %" PRIu64 "\n", t.connections_opened);
   if (o.latency_table) {
-    latency_table(out, r.rate_mode ? "Latency distribution (corrected for --rate):"
-                                   : "Latency distribution:",
-                  t.latency);
-    if (r.rate_mode) latency_table(out, "Latency distribution (uncorrected):", t.latency_uncorrected);
+    latency_table(
+        out, r.rate_mode ? "Latency distribution (corrected for --rate):" : "Latency distribution:",
+        t.latency);
+    if (r.rate_mode)
+      latency_table(out, "Latency distribution (uncorrected):", t.latency_uncorrected);
   }
   return out;
 }

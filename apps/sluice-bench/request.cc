@@ -23,8 +23,10 @@ std::string render_request(const Options& o) {
   if (!user_sets(o, "Host")) r += "Host: " + o.url.authority + "\r\n";
   if (!user_sets(o, "User-Agent")) r += "User-Agent: sluice-bench\r\n";
   if (!user_sets(o, "Connection")) {
-    if (!o.keepalive) r += "Connection: close\r\n";
-    else if (o.http10) r += "Connection: keep-alive\r\n";
+    if (!o.keepalive)
+      r += "Connection: close\r\n";
+    else if (o.http10)
+      r += "Connection: keep-alive\r\n";
   }
   for (const auto& [k, v] : o.headers) r += k + ": " + v + "\r\n";
   if ((!o.body.empty() || o.method == "POST" || o.method == "PUT") &&

@@ -82,7 +82,8 @@ bool ResponseParser::take_line(const char* data, std::size_t size, std::size_t& 
   const char* start = data + pos;
   const std::size_t avail = size - pos;
   const void* found = std::memchr(start, '\n', avail);
-  const std::size_t piece = found ? static_cast<std::size_t>(static_cast<const char*>(found) - start) : avail;
+  const std::size_t piece =
+      found ? static_cast<std::size_t>(static_cast<const char*>(found) - start) : avail;
   header_bytes_ += piece + 1;
   if (!found) {
     // Keep the start of the line for the next read.
@@ -144,8 +145,10 @@ bool ResponseParser::on_header_line(std::string_view line) noexcept {
     chunked_ = iequals(last_token(value), "chunked");
     if (!chunked_) return false;  // only chunked can be delimited by a client
   } else if (iequals(name, "connection")) {
-    if (has_token(value, "close")) keep_alive_ = false;
-    else if (has_token(value, "keep-alive")) keep_alive_ = true;
+    if (has_token(value, "close"))
+      keep_alive_ = false;
+    else if (has_token(value, "keep-alive"))
+      keep_alive_ = true;
   }
   return true;
 }
@@ -161,8 +164,10 @@ bool ResponseParser::on_headers_end() noexcept {
     state_ = State::kChunkSize;  // Transfer-Encoding wins over Content-Length
   } else if (has_length_) {
     remaining_ = length_;
-    if (length_ == 0) complete_ = true;
-    else state_ = State::kBodyLength;
+    if (length_ == 0)
+      complete_ = true;
+    else
+      state_ = State::kBodyLength;
   } else {
     keep_alive_ = false;  // delimited by the close
     state_ = State::kBodyUntilClose;
@@ -176,10 +181,14 @@ bool ResponseParser::on_chunk_size(std::string_view line) noexcept {
   for (; i < line.size(); ++i) {
     const char c = line[i];
     int digit;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-    else break;
+    if (c >= '0' && c <= '9')
+      digit = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      digit = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      digit = c - 'A' + 10;
+    else
+      break;
     if (n >> 60) return false;
     n = n * 16 + static_cast<std::uint64_t>(digit);
   }

@@ -44,7 +44,9 @@ class ResponseParser {
   // false when a response was cut short (or none had started: see idle()).
   bool finish_on_eof() noexcept;
   // No byte of the next response has been seen.
-  bool idle() const noexcept { return state_ == State::kStatusLine && line_size_ == 0 && !line_started_; }
+  bool idle() const noexcept {
+    return state_ == State::kStatusLine && line_size_ == 0 && !line_started_;
+  }
 
   // Of the response that just completed.
   int status() const noexcept { return status_; }
@@ -66,7 +68,8 @@ class ResponseParser {
 
   // A whole line (without CR LF) from data[pos..], or false when it
   // continues past the end (the start is kept in line_).
-  bool take_line(const char* data, std::size_t size, std::size_t& pos, std::string_view& line) noexcept;
+  bool take_line(const char* data, std::size_t size, std::size_t& pos,
+                 std::string_view& line) noexcept;
   bool on_status_line(std::string_view line) noexcept;
   bool on_header_line(std::string_view line) noexcept;
   bool on_headers_end() noexcept;  // false: error; sets state_ / complete_

@@ -35,10 +35,10 @@ struct ErrorCounts {
 struct WorkerStats {
   static constexpr int kCodes = 600;  // status codes 0..599 counted one by one
 
-  std::uint64_t sent = 0;       // requests written (wholly or partly) to a socket
-  std::uint64_t completed = 0;  // complete responses (or, with -f, requests written)
-  std::uint64_t lost = 0;       // sent, but their connection failed before the response
-  std::uint64_t unfinished = 0; // in flight when the run stopped (-d): neither
+  std::uint64_t sent = 0;        // requests written (wholly or partly) to a socket
+  std::uint64_t completed = 0;   // complete responses (or, with -f, requests written)
+  std::uint64_t lost = 0;        // sent, but their connection failed before the response
+  std::uint64_t unfinished = 0;  // in flight when the run stopped (-d): neither
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
   std::uint64_t connections_opened = 0;
@@ -53,7 +53,7 @@ struct WorkerStats {
 
 struct Results {
   WorkerStats totals;
-  double seconds = 0;         // from start to the last worker's end
+  double seconds = 0;  // from start to the last worker's end
   std::uint32_t threads = 0;
   std::uint32_t connections = 0;
   bool rate_mode = false;

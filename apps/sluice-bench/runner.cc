@@ -16,8 +16,8 @@
 namespace sluice::bench {
 namespace {
 
-void print_progress(std::FILE* out, int second, std::uint64_t delta_completed,
-                    std::uint64_t errors, std::uint32_t open) {
+void print_progress(std::FILE* out, int second, std::uint64_t delta_completed, std::uint64_t errors,
+                    std::uint32_t open) {
   std::fprintf(out, "\r[%3ds] %10llu req/s, errors %llu, connections %u   ", second,
                static_cast<unsigned long long>(delta_completed),
                static_cast<unsigned long long>(errors), open);
@@ -111,8 +111,8 @@ std::optional<Results> run(const Options& options, const RunControl& control, st
   int second = 0;
   auto next_progress = std::chrono::steady_clock::now() + 1s;
   for (;;) {
-    const bool all_done = std::all_of(workers.begin(), workers.end(),
-                                      [](const auto& w) { return w->finished(); });
+    const bool all_done =
+        std::all_of(workers.begin(), workers.end(), [](const auto& w) { return w->finished(); });
     if (all_done) break;
     if (!stopped && control.interrupt != nullptr && control.interrupt->load()) {
       for (auto& w : workers) w->request_stop();

@@ -9,10 +9,10 @@
 namespace sluice::bench {
 
 struct Url {
-  std::string host;           // a name or a numeric address (IPv6 without brackets)
+  std::string host;  // a name or a numeric address (IPv6 without brackets)
   std::uint16_t port = 80;
-  std::string target = "/";   // path and query, as sent in the request line
-  std::string authority;      // the Host header's value: host[:port]
+  std::string target = "/";  // path and query, as sent in the request line
+  std::string authority;     // the Host header's value: host[:port]
 
   // "host:port" / "[v6]:port", for InetAddress::resolve.
   std::string host_port() const;

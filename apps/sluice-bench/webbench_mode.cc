@@ -94,11 +94,9 @@ ParseOutcome parse_webbench_options(const std::vector<std::string>& args, Option
     out.headers.emplace_back("Pragma", "no-cache");
     if (!out.http10) out.headers.emplace_back("Cache-Control", "no-cache");
   }
-  if (out.requests > 0 && !time_given)
-    out.duration = std::chrono::nanoseconds(0);
+  if (out.requests > 0 && !time_given) out.duration = std::chrono::nanoseconds(0);
   return finish_url(out);
 }
-
 
 std::string webbench_usage_text() {
   return R"(Usage: sluice-bench --webbench [option]... URL
@@ -135,13 +133,16 @@ std::string webbench_banner(const Options& o) {
   if (o.webbench_http_version == 9)
     out += "HTTP/0.9 is not supported; requests are sent as HTTP/1.0.\n";
   add(out, "Benchmarking: %s %s", o.method.c_str(), o.url_text.c_str());
-  if (o.webbench_http_version == 11) out += " (using HTTP/1.1)";
-  else out += " (using HTTP/1.0)";
+  if (o.webbench_http_version == 11)
+    out += " (using HTTP/1.1)";
+  else
+    out += " (using HTTP/1.0)";
   out += "\n";
   add(out, "%u client%s", o.connections, o.connections == 1 ? "" : "s");
   if (o.duration.count() > 0)
     add(out, ", running %lld sec",
-        static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(o.duration).count()));
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::seconds>(o.duration).count()));
   if (o.requests > 0) add(out, ", %" PRIu64 " requests", o.requests);
   if (!o.wait_for_reply) out += ", early socket close";
   if (o.webbench_reload) out += ", forcing reload";
@@ -165,7 +166,8 @@ std::string format_webbench(const Options& o, const Results& r) {
   if (o.wait_for_reply) {
     std::string codes;
     for (const auto& [code, n] : r.status_codes())
-      if (code < 200 || code >= 300) add(codes, "%s%d: %" PRIu64, codes.empty() ? "" : ", ", code, n);
+      if (code < 200 || code >= 300)
+        add(codes, "%s%d: %" PRIu64, codes.empty() ? "" : ", ", code, n);
     add(out, "Non-2xx responses: %" PRIu64 "%s%s%s\n", r.non_2xx(), codes.empty() ? "" : " (",
         codes.c_str(), codes.empty() ? "" : ")");
   }

@@ -23,7 +23,9 @@ Worker::Worker(WorkerPlan plan) : plan_(std::move(plan)) {}
 
 Worker::~Worker() { join(); }
 
-void Worker::start() { thread_ = std::thread([this] { thread_main(); }); }
+void Worker::start() {
+  thread_ = std::thread([this] { thread_main(); });
+}
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
@@ -85,17 +87,17 @@ void Worker::thread_main() {
     // --rate: connection i's first request is due i/N of an interval in, so
     // the requests of all connections interleave evenly.
     const std::int64_t offset =
-        plan_.interval_ns == 0
-            ? 0
-            : static_cast<std::int64_t>(static_cast<double>(plan_.interval_ns) * global /
-                                        plan_.total_connections);
+        plan_.interval_ns == 0 ? 0
+                               : static_cast<std::int64_t>(static_cast<double>(plan_.interval_ns) *
+                                                           global / plan_.total_connections);
     ctx.connections.push_back(std::make_unique<Connection>(s, global, plan_.start_ns + offset));
   }
 
   // Timers after the connections: destroyed first, on this thread.
   Timer deadline(loop, [this] { finish(); });
   if (plan_.deadline_ns != 0) {
-    deadline.start(std::chrono::nanoseconds(std::max<std::int64_t>(plan_.deadline_ns - now_ns(), 0)));
+    deadline.start(
+        std::chrono::nanoseconds(std::max<std::int64_t>(plan_.deadline_ns - now_ns(), 0)));
   }
   const auto sweep_every = std::clamp(plan_.options->timeout / 8,
                                       std::chrono::nanoseconds(std::chrono::milliseconds(10)),
@@ -103,6 +105,11 @@ void Worker::thread_main() {
   Timer sweep(loop, [this, &ctx] {
     const std::int64_t now = now_ns();
     for (auto& c : ctx.connections) c->check_timeout(now);
+    // Nothing ever connected for a whole --timeout: the target is down; give
+    // up rather than retry forever (matters for -n runs without -d).
+    if (!ctx.shared.ever_connected && ctx.shared.stats->errors.connect > 0 &&
+        now - plan_.start_ns > ctx.shared.timeout_ns)
+      finish();
   });
   sweep.start(sweep_every, sweep_every);
   Timer progress(loop, [this] { publish(); });

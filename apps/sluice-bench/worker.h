@@ -58,8 +58,12 @@ class Worker {
   std::int64_t end_ns() const noexcept { return end_ns_; }
 
   // Progress, readable from any thread at any time (relaxed).
-  std::uint64_t progress_completed() const noexcept { return pub_completed_.load(std::memory_order_relaxed); }
-  std::uint64_t progress_errors() const noexcept { return pub_errors_.load(std::memory_order_relaxed); }
+  std::uint64_t progress_completed() const noexcept {
+    return pub_completed_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t progress_errors() const noexcept {
+    return pub_errors_.load(std::memory_order_relaxed);
+  }
   std::uint32_t progress_open() const noexcept { return pub_open_.load(std::memory_order_relaxed); }
 
  private:
@@ -72,7 +76,7 @@ class Worker {
   WorkerStats stats_;
   std::thread thread_;
   std::mutex loop_mutex_;
-  EventLoop* loop_ = nullptr;  // guarded by loop_mutex_; set while the loop lives
+  EventLoop* loop_ = nullptr;    // guarded by loop_mutex_; set while the loop lives
   bool stop_requested_ = false;  // guarded by loop_mutex_
   bool finishing_ = false;       // loop thread
   std::int64_t end_ns_ = 0;
