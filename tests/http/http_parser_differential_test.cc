@@ -109,8 +109,7 @@ TEST_P(Differential, AgreesWithLibHttpParser) {
   EXPECT_EQ(http_should_keep_alive(&parser) != 0, ours.keep_alive);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, Differential,
-                         ::testing::ValuesIn(differential_cases()),
+INSTANTIATE_TEST_SUITE_P(Cases, Differential, ::testing::ValuesIn(differential_cases()),
                          [](const ::testing::TestParamInfo<std::size_t>& param) {
                            return testing::request_cases()[param.param].name;
                          });

@@ -102,7 +102,7 @@ void OutputBuffer::grow() {
       raw = free.back();
       free.pop_back();
     } else {
-      raw = ::operator new(std::size_t{kBasePieces} * sizeof(Piece));
+      raw = ::operator new (std::size_t{kBasePieces} * sizeof(Piece));
     }
     pieces_ = static_cast<Piece*>(raw);
     cap_ = kBasePieces;
@@ -111,7 +111,7 @@ void OutputBuffer::grow() {
   }
   const std::uint32_t n = count_ - head_;
   const std::uint32_t new_cap = cap_ * 2;
-  auto* fresh = static_cast<Piece*>(::operator new(std::size_t{new_cap} * sizeof(Piece)));
+  auto* fresh = static_cast<Piece*>(::operator new (std::size_t{new_cap} * sizeof(Piece)));
   for (std::uint32_t i = 0; i < n; ++i) {
     new (&fresh[i]) Piece(std::move(pieces_[head_ + i]));
     pieces_[head_ + i].~Piece();
