@@ -264,10 +264,14 @@ FlushResult OutputBuffer::flush_to(int fd) {
     } else {
       iovec iov[kIovMax];
       int cnt = 0;
+      bool file_follows = false;
       Piece* p = pieces();
       for (std::uint32_t i = head_; i < count_ && cnt < kIovMax; ++i) {
         const Piece& piece = p[i];
-        if (piece.kind == Piece::Kind::kFile) break;
+        if (piece.kind == Piece::Kind::kFile) {
+          file_follows = true;
+          break;
+        }
         if (piece.size() == 0) continue;
         if (piece.kind == Piece::Kind::kBlock)
           iov[cnt++] = {const_cast<std::byte*>(piece.buf.data()), piece.buf.size()};
@@ -278,7 +282,9 @@ FlushResult OutputBuffer::flush_to(int fd) {
         msghdr msg{};
         msg.msg_iov = iov;
         msg.msg_iovlen = static_cast<std::size_t>(cnt);
-        n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        // A head followed by a file range: MSG_MORE lets the kernel put both
+        // in full segments instead of a small packet of its own.
+        n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | (file_follows ? MSG_MORE : 0));
         if (n < 0 && errno == ENOTSOCK) {
           is_socket = false;
           continue;
