@@ -234,7 +234,7 @@ void TcpConnection::close(CloseReason reason) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   if (scheduled()) loop_->timers().cancel(*this);
-  watcher_.close();
+  watcher_.close_before_fd_close();  // the close below leaves the epoll set
   if (reason == CloseReason::kAbort) (void)set_linger_zero(fd_.get());
   fd_.reset();
   input_.clear();
