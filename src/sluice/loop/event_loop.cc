@@ -226,11 +226,11 @@ Status EventLoop::modify_watcher(IoWatcher& w, std::uint32_t events) {
   return {};
 }
 
-void EventLoop::remove_watcher(IoWatcher& w, bool in_kernel) noexcept {
+void EventLoop::remove_watcher(IoWatcher& w) noexcept {
   assert_in_loop_thread();
   // Fails with EBADF/ENOENT when the descriptor was closed first; the
   // collected events must be dropped all the same.
-  if (in_kernel) (void)::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, w.fd(), nullptr);
+  (void)::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, w.fd(), nullptr);
   for (int i = dispatch_pos_ + 1; i < ready_count_; ++i) {
     epoll_event& ev = events_[static_cast<std::size_t>(i)];
     if (ev.data.ptr == &w) ev.data.ptr = nullptr;

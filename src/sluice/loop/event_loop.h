@@ -78,9 +78,7 @@ class EventLoop {
   // Internals for IoWatcher.
   Status add_watcher(IoWatcher& w, std::uint32_t events);
   Status modify_watcher(IoWatcher& w, std::uint32_t events);
-  // `in_kernel` false: the caller closes the descriptor at once, and the
-  // kernel drops it from the epoll set on that close (no epoll_ctl).
-  void remove_watcher(IoWatcher& w, bool in_kernel = true) noexcept;
+  void remove_watcher(IoWatcher& w) noexcept;
 
  private:
   void iterate(int timeout_ms);
@@ -134,9 +132,6 @@ class IoWatcher {
   EventLoop& loop() const noexcept { return *loop_; }
   // Unregisters; safe inside any callback. Idempotent.
   void close() noexcept;
-  // Like close(), for a descriptor the caller closes right after and never
-  // duplicated: the close itself removes it from epoll, saving a syscall.
-  void close_before_fd_close() noexcept;
 
  private:
   friend class EventLoop;

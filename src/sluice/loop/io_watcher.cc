@@ -46,11 +46,4 @@ void IoWatcher::close() noexcept {
   interest_ = 0;
 }
 
-void IoWatcher::close_before_fd_close() noexcept {
-  if (!registered_) return;
-  loop_->remove_watcher(*this, false);
-  registered_ = false;
-  interest_ = 0;
-}
-
 }  // namespace sluice

@@ -4,9 +4,10 @@
 // SilenceWatch: "nothing arrived for `timeout`". seen() is a single store; the
 // entry stays where it is in the wheel. When it fires and something was seen
 // since it was scheduled, it moves itself to last_seen + timeout (one O(1)
-// relink) instead of expiring. So a connection costs at most one wheel
-// operation per timeout period, however many frames it receives, and never
-// an allocation. Expiry is exact: it fires at the first advance() to a time
+// relink) instead of expiring. So a connection costs one wheel operation
+// per (timeout - gap between its frames), e.g. one per 60 s with pings every
+// 30 s and a 90 s timeout, however many frames it receives; never an
+// allocation. Expiry is exact: it fires at the first advance() to a time
 // >= last_seen + timeout.
 //
 // PingSchedule: "ping when the link has been quiet for `interval`". Quiet

@@ -44,8 +44,7 @@ Status Link::send(std::uint32_t id, std::string_view body, std::uint8_t flags) {
     return span.error();
   }
   char* out = reinterpret_cast<char*>(span->data());
-  encode_header({.flags = flags, .id = id, .length = static_cast<std::uint32_t>(body.size())},
-                out);
+  encode_header({.flags = flags, .id = id, .length = static_cast<std::uint32_t>(body.size())}, out);
   if (!body.empty()) std::memcpy(out + kHeaderSize, body.data(), body.size());
   conn_->output().commit(total);
   Stats::add(endpoint_->stats.frames_out);
@@ -73,7 +72,10 @@ void Link::on_input(mem::InputBuffer& in) {
     silence_.seen();
     pings_.received();
     dispatch(r.frame);
-    if (!conn_->connected()) return;  // a handler closed it: the input is gone
+    if (!conn_->connected()) {  // a handler closed it: the input is gone
+      Stats::add(endpoint_->stats.frames_in, frames);
+      return;
+    }
   }
   Stats::add(endpoint_->stats.frames_in, frames);
   in.consume(used);
@@ -120,12 +122,15 @@ void Link::fail(const DecodeResult& r) {
   }
   error_ = r.status;
   if (log_allowed()) {
-    SLUICE_LOG(kWarn,
-               "%s: closing %s: %s (magic 0x%04x version %u flags 0x%02x id %u length %u, "
-               "limit %zu)",
-               endpoint_->name, conn_->peer_address().to_string().c_str(), to_string(r.status),
-               r.header.magic, r.header.version, r.header.flags, r.header.id, r.header.length,
-               decoder_.max_body());
+    const std::string peer = conn_->peer_address().to_string();
+    if (r.status == DecodeStatus::kBadMagic) {
+      SLUICE_LOG(kWarn, "%s: closing %s: bad magic 0x%04x", endpoint_->name, peer.c_str(),
+                 r.header.magic);
+    } else {
+      SLUICE_LOG(kWarn, "%s: closing %s: %s (version %u flags 0x%02x id %u length %u, limit %zu)",
+                 endpoint_->name, peer.c_str(), to_string(r.status), r.header.version,
+                 r.header.flags, r.header.id, r.header.length, decoder_.max_body());
+    }
   }
   conn_->close(r.status == DecodeStatus::kBadLength ? net::CloseReason::kLimit
                                                     : net::CloseReason::kError);

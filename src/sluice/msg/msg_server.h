@@ -20,7 +20,7 @@
 namespace sluice::msg {
 
 struct MsgServerOptions {
-  net::TcpServerOptions tcp;  // listen addresses, threads, inherited fds...
+  net::TcpServerOptions tcp;                     // listen addresses, threads, inherited fds...
   std::size_t max_body_bytes = kDefaultMaxBody;  // per connection, <= kMaxBodyLimit
   HeartbeatOptions heartbeat;                    // interval 0: never close for silence
 };

@@ -17,9 +17,9 @@ struct StatsSnapshot {
   std::uint64_t pings_out = 0;
   std::uint64_t pongs_in = 0;
   std::uint64_t pongs_out = 0;
-  std::uint64_t unknown_dropped = 0;   // no route; dropped (UnknownIdPolicy::kDrop)
-  std::uint64_t unknown_closed = 0;    // no route; connection closed (kClose)
-  std::uint64_t bad_magic = 0;         // each of these closes its connection
+  std::uint64_t unknown_dropped = 0;  // no route; dropped (UnknownIdPolicy::kDrop)
+  std::uint64_t unknown_closed = 0;   // no route; connection closed (kClose)
+  std::uint64_t bad_magic = 0;        // each of these closes its connection
   std::uint64_t bad_version = 0;
   std::uint64_t bad_flags = 0;
   std::uint64_t bad_length = 0;
@@ -34,9 +34,9 @@ struct StatsSnapshot {
 
 struct Stats {
   std::atomic<std::uint64_t> opened{0}, closed{0}, frames_in{0}, frames_out{0}, pings_in{0},
-      pings_out{0}, pongs_in{0}, pongs_out{0}, unknown_dropped{0}, unknown_closed{0},
-      bad_magic{0}, bad_version{0}, bad_flags{0}, bad_length{0}, truncated{0},
-      heartbeat_timeouts{0}, send_failures{0};
+      pings_out{0}, pongs_in{0}, pongs_out{0}, unknown_dropped{0}, unknown_closed{0}, bad_magic{0},
+      bad_version{0}, bad_flags{0}, bad_length{0}, truncated{0}, heartbeat_timeouts{0},
+      send_failures{0};
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);

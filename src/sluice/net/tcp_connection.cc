@@ -234,7 +234,9 @@ void TcpConnection::close(CloseReason reason) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   if (scheduled()) loop_->timers().cancel(*this);
-  watcher_.close_before_fd_close();  // the close below leaves the epoll set
+  // An explicit EPOLL_CTL_DEL, not just the close: if a fork duplicated the
+  // descriptor, the close alone would leave it registered.
+  watcher_.close();
   if (reason == CloseReason::kAbort) (void)set_linger_zero(fd_.get());
   fd_.reset();
   input_.clear();
