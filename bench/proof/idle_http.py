@@ -14,9 +14,28 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 100), hard))
 req = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
 sel = selectors.DefaultSelector()
-socks, done = [], 0
+socks, pending = [], {}
+done = 0
 deadline = time.time() + 120
-pending = {}
+
+
+def step():
+    """One round of events: send the request when connected, read the answer."""
+    global done
+    for key, ev in sel.select(timeout=1):
+        sk = key.fileobj
+        if ev & selectors.EVENT_WRITE:
+            sk.send(req)
+            sel.modify(sk, selectors.EVENT_READ)
+            continue
+        data = sk.recv(4096)
+        pending[sk] += data
+        if b"\r\n\r\n" in pending[sk] or not data:
+            sel.unregister(sk)
+            del pending[sk]
+            done += bool(data)
+
+
 for i in range(count):
     s = socket.socket()
     s.setblocking(False)
@@ -30,31 +49,9 @@ for i in range(count):
     pending[s] = b""
     # Keep the number of handshakes in flight bounded.
     while len(pending) > 500 and time.time() < deadline:
-        for key, ev in sel.select(timeout=1):
-            sk = key.fileobj
-            if ev & selectors.EVENT_WRITE:
-                sk.send(req)
-                sel.modify(sk, selectors.EVENT_READ)
-            else:
-                data = sk.recv(4096)
-                pending[sk] += data
-                if b"\r\n\r\n" in pending[sk] or not data:
-                    sel.unregister(sk)
-                    del pending[sk]
-                    done += bool(data)
+        step()
 while pending and time.time() < deadline:
-    for key, ev in sel.select(timeout=1):
-        sk = key.fileobj
-        if ev & selectors.EVENT_WRITE:
-            sk.send(req)
-            sel.modify(sk, selectors.EVENT_READ)
-        else:
-            data = sk.recv(4096)
-            pending[sk] += data
-            if b"\r\n\r\n" in pending[sk] or not data:
-                sel.unregister(sk)
-                del pending[sk]
-                done += bool(data)
+    step()
 print(f"ready {done}", flush=True)
 sys.stdin.read()
 for s in socks:
