@@ -612,13 +612,20 @@ TEST_F(SluiceTest, ReopenWritesANewAccessLog) {
   RunResult r =
       run_sluice({"--pid-file", (dir_ / "sluice.pid").string(), "-s", "reopen"}, dir_ / "s.out");
   ASSERT_EQ(r.code, 0) << r.output;
+  // The worker reopens a moment after `-s reopen` returns: requests made
+  // before that still go to the renamed file. Each try has its own agent;
+  // the one that lands in the new file must not be in the old one.
+  int attempt = 0;
+  std::string agent;
   ASSERT_TRUE(wait_until(
       [&] {
-        must_get("/index.html", "User-Agent: second-agent\r\n");
-        return slurp(log).find("second-agent") != std::string::npos;
+        agent = "second-agent-" + std::to_string(++attempt);
+        must_get("/index.html", "User-Agent: " + agent + "\r\n");
+        return wait_until([&] { return slurp(log).find(agent + "\"") != std::string::npos; },
+                          1500ms);
       },
       15s));
-  EXPECT_EQ(slurp(dir_ / "access.log.1").find("second-agent"), std::string::npos);
+  EXPECT_EQ(slurp(dir_ / "access.log.1").find(agent + "\""), std::string::npos);
 }
 
 TEST_F(SluiceTest, QuitDrainsAResponseInFlight) {
