@@ -13,6 +13,9 @@ namespace sluice::bench {
 std::string format_text(const Options& options, const Results& results);
 std::string format_json(const Options& options, const Results& results);
 
+// printf into the end of `out` (a line of a report; at most 511 bytes).
+[[gnu::format(printf, 2, 3)]] void appendf(std::string& out, const char* fmt, ...);
+
 // The percentiles every report shows.
 inline constexpr double kReportPercentiles[] = {50, 90, 99, 99.9, 99.99};
 
