@@ -229,7 +229,6 @@ void Session::begin_request(net::TcpConnection& conn, mem::InputBuffer& in) {
     head_bytes_ = 0;
     has_request_ = false;
   }
-  (void)in;
 }
 
 void Session::continue_body(net::TcpConnection& conn, mem::InputBuffer& in) {
@@ -364,8 +363,7 @@ void Session::simple_response(net::TcpConnection& conn, StatusCode code, std::st
   } else {
     std::string_view reason = reason_phrase(code);
     res.header("Content-Type", "text/plain");
-    // The reason phrase is static text: borrowed, not copied. Its newline
-    // comes from a second static piece.
+    // The reason phrase is static text: borrowed, not copied.
     res.send_borrowed(reason);
   }
   finish_request(conn, res.status_code(), res.body_bytes());
@@ -381,11 +379,11 @@ void Session::error_response(net::TcpConnection& conn, StatusCode code, std::str
   lingering_close_ = true;
   Response res(conn, *this, true);
   res.status(code).header("Content-Type", "text/html");
-  std::string_view phrase = reason_phrase(code);
+  // "<html>...<title>400 Bad Request</title>...<h1>400 Bad Request</h1>..."
+  std::string title = std::to_string(to_int(code));
+  title.append(" ").append(reason_phrase(code));
   std::string body;
-  body.reserve(128);
-  body.append(kErrorBodyStart).append(std::to_string(to_int(code))).append(" ").append(phrase);
-  body.append(kErrorBodyMiddle).append(std::to_string(to_int(code))).append(" ").append(phrase);
+  body.append(kErrorBodyStart).append(title).append(kErrorBodyMiddle).append(title);
   body.append(kErrorBodyEnd);
   res.send(body);
   has_request_ = false;
