@@ -1,0 +1,56 @@
+"""The cffi builder of sluice._core (API mode, out of line).
+
+The declarations cffi sees are the marked section of csrc/sluice.h, so the
+header and the binding cannot drift; the few ``extern "Python"`` callbacks
+the binding hands to the core are declared here, beside nothing else.
+Used by setup.py (``cffi_modules``); ``python build.py`` builds in place.
+"""
+
+import os
+import re
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+CSRC = "csrc"
+SOURCES = ["buf_pool.c", "io_buf.c", "io_buffers.c", "event_loop.c", "conn.c"]
+
+CALLBACKS = """
+extern "Python" void _sl_on_events(void *ud, sl_event *events, size_t n);
+extern "Python" void _sl_on_log(void *ud, int level, const char *msg);
+"""
+
+
+def header_cdef(path: Path = HERE / CSRC / "sluice.h") -> str:
+    """The text between the CDEF-BEGIN and CDEF-END markers of the header."""
+    text = path.read_text()
+    match = re.search(r"/\* CDEF-BEGIN \*/(.*?)/\* CDEF-END \*/", text, re.S)
+    if not match:
+        raise RuntimeError(f"{path}: no CDEF-BEGIN/CDEF-END section")
+    return match.group(1)
+
+
+def compile_args() -> list[str]:
+    args = ["-O2", "-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    if os.environ.get("SLUICE_WERROR"):
+        args.append("-Werror")
+    if os.environ.get("SLUICE_DEBUG"):
+        args.append("-DSL_DEBUG")
+    return args
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(header_cdef() + CALLBACKS)
+ffibuilder.set_source(
+    "sluice._core",
+    '#include "sluice.h"',
+    sources=[f"{CSRC}/{name}" for name in SOURCES],
+    include_dirs=[CSRC],
+    extra_compile_args=compile_args(),
+    libraries=["pthread"],
+)
+
+if __name__ == "__main__":
+    os.chdir(HERE)
+    ffibuilder.compile(tmpdir="python", verbose=True)

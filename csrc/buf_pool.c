@@ -1,0 +1,354 @@
+/*
+ * buf_pool.c - the memory pool of size-classed I/O blocks.
+ *
+ * Classes 4K 16K 64K 256K 1M 4M 8M, each a linked free list of io_buf under
+ * the pool's one mutex (the seed's design). Blocks of the three small classes
+ * are carved from 1 MiB mappings; larger blocks are one mapping each. A block
+ * on a free list is either committed (its pages touched) or trimmed (never
+ * touched, or given back with MADV_DONTNEED); only committed blocks count in
+ * held_bytes, and the limit is checked when a trimmed block is handed out.
+ *
+ * The thread that made the pool (the loop's thread) also keeps a small cache
+ * per class that it alone touches, so its alloc/revert take no lock; other
+ * threads, and the owner when its cache is empty or full, use the lists.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#define SLAB_BYTES ((size_t)1 << 20)
+#define SLAB_CLASSES 3 /* 4K 16K 64K come from slabs */
+#define CACHE_MAX 32
+
+enum { BLOCK_FREE = 1, BLOCK_TRIMMED = 2 };
+
+static const size_t class_size[SL_NUM_CLASSES] = {
+    (size_t)4 << 10, (size_t)16 << 10, (size_t)64 << 10, (size_t)256 << 10,
+    (size_t)1 << 20, (size_t)4 << 20,  (size_t)8 << 20};
+/* More of the small classes than of the large ones, as the seed says. */
+static const size_t default_prealloc[SL_NUM_CLASSES] = {512, 128, 32, 8, 4, 2, 1};
+static const int cache_max[SL_NUM_CLASSES] = {CACHE_MAX, CACHE_MAX, 16, 4, 2, 0, 0};
+
+typedef struct slab {
+    struct slab *next;
+    char *mem;
+    io_buf *headers;
+} slab;
+
+typedef struct pool_class {
+    io_buf *free_list; /* under mu */
+    size_t free_count; /* under mu */
+    io_buf *cache[CACHE_MAX]; /* owner thread only; all committed */
+    int cache_count;
+    /* Written by one writer each (owner, or under mu), read by stats. */
+    _Atomic uint64_t allocs_owner, frees_owner, allocs_locked, frees_locked;
+    _Atomic uint64_t failures;
+    _Atomic size_t peak;
+} pool_class;
+
+struct buf_pool {
+    pthread_mutex_t mu;
+    pthread_t owner;
+    _Atomic size_t limit;
+    _Atomic size_t held; /* committed bytes; changed under mu or by the owner */
+    pool_class cls[SL_NUM_CLASSES];
+    slab *slabs; /* under mu */
+};
+
+size_t buf_pool_class_size(int i) {
+    return i >= 0 && i < SL_NUM_CLASSES ? class_size[i] : 0;
+}
+
+int buf_pool_class_of(size_t n) {
+    for (int i = 0; i < SL_NUM_CLASSES; i++)
+        if (n <= class_size[i]) return i;
+    return -1;
+}
+
+#define RELAXED memory_order_relaxed
+static inline void bump(_Atomic uint64_t *c) { /* single writer: no RMW */
+    atomic_store_explicit(c, atomic_load_explicit(c, RELAXED) + 1, RELAXED);
+}
+
+static size_t in_use_of(pool_class *pc) {
+    uint64_t a = atomic_load_explicit(&pc->allocs_owner, RELAXED) +
+                 atomic_load_explicit(&pc->allocs_locked, RELAXED);
+    uint64_t f = atomic_load_explicit(&pc->frees_owner, RELAXED) +
+                 atomic_load_explicit(&pc->frees_locked, RELAXED);
+    return a > f ? (size_t)(a - f) : 0;
+}
+
+static void note_peak(pool_class *pc) {
+    size_t now = in_use_of(pc);
+    if (now > atomic_load_explicit(&pc->peak, RELAXED)) atomic_store_explicit(&pc->peak, now, RELAXED);
+}
+
+static void held_add(buf_pool *p, size_t n) { atomic_fetch_add_explicit(&p->held, n, RELAXED); }
+static void held_sub(buf_pool *p, size_t n) { atomic_fetch_sub_explicit(&p->held, n, RELAXED); }
+
+static void push_free(pool_class *pc, io_buf *b) { /* under mu */
+    b->next = pc->free_list;
+    pc->free_list = b;
+    pc->free_count++;
+}
+
+/* New blocks for class i onto its free list, all trimmed (untouched). Under mu. */
+static int grow_locked(buf_pool *p, int i, size_t count) {
+    size_t size = class_size[i];
+    if (i < SLAB_CLASSES) {
+        size_t per = SLAB_BYTES / size;
+        for (size_t made = 0; made < count; made += per) {
+            slab *s = malloc(sizeof *s);
+            io_buf *hdr = calloc(per, sizeof *hdr);
+            void *mem = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (!s || !hdr || mem == MAP_FAILED) {
+                free(s);
+                free(hdr);
+                if (mem != MAP_FAILED) munmap(mem, SLAB_BYTES);
+                return -1;
+            }
+            s->mem = mem;
+            s->headers = hdr;
+            s->next = p->slabs;
+            p->slabs = s;
+            for (size_t k = per; k-- > 0;) {
+                io_buf *b = &hdr[k];
+                b->capacity = size;
+                b->data = s->mem + k * size;
+                b->cls = i;
+                b->flags = BLOCK_FREE | BLOCK_TRIMMED;
+                push_free(&p->cls[i], b);
+            }
+        }
+        return 0;
+    }
+    for (size_t made = 0; made < count; made++) {
+        io_buf *b = calloc(1, sizeof *b);
+        void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (!b || mem == MAP_FAILED) {
+            free(b);
+            if (mem != MAP_FAILED) munmap(mem, size);
+            return -1;
+        }
+        b->capacity = size;
+        b->data = mem;
+        b->cls = i;
+        b->flags = BLOCK_FREE | BLOCK_TRIMMED;
+        push_free(&p->cls[i], b);
+    }
+    return 0;
+}
+
+/* Give back the pages of committed free blocks, skipping class `keep`
+ * (-1: none), until `want` bytes are released (0: all). Under mu. */
+static size_t trim_locked(buf_pool *p, int keep, size_t want) {
+    size_t released = 0;
+    for (int i = SL_NUM_CLASSES - 1; i >= 0; i--) {
+        if (i == keep) continue;
+        pool_class *pc = &p->cls[i];
+        io_buf **link = &pc->free_list;
+        while (*link) {
+            io_buf *b = *link;
+            if (b->flags & BLOCK_TRIMMED) {
+                link = &b->next;
+                continue;
+            }
+            if (i < SLAB_CLASSES) {
+                madvise(b->data, b->capacity, MADV_DONTNEED);
+                b->flags |= BLOCK_TRIMMED;
+                link = &b->next;
+            } else { /* one mapping per block: unmap it and forget the block */
+                *link = b->next;
+                pc->free_count--;
+                munmap(b->data, b->capacity);
+                free(b);
+            }
+            released += class_size[i];
+            held_sub(p, class_size[i]);
+            if (want && released >= want) return released;
+        }
+    }
+    return released;
+}
+
+/* Take one block of class i from its list, committing it if trimmed. Under mu. */
+static io_buf *pop_locked(buf_pool *p, int i) {
+    pool_class *pc = &p->cls[i];
+    size_t size = class_size[i];
+    if (!pc->free_list && grow_locked(p, i, i < SLAB_CLASSES ? SLAB_BYTES / size : 1) != 0) return NULL;
+    io_buf *b = pc->free_list;
+    if (b->flags & BLOCK_TRIMMED) {
+        size_t limit = atomic_load_explicit(&p->limit, RELAXED);
+        size_t held = atomic_load_explicit(&p->held, RELAXED);
+        if (held + size > limit) {
+            trim_locked(p, i, held + size - limit);
+            held = atomic_load_explicit(&p->held, RELAXED);
+            if (held + size > limit) return NULL;
+        }
+        held_add(p, size);
+        b->flags &= ~BLOCK_TRIMMED;
+    }
+    pc->free_list = b->next;
+    pc->free_count--;
+    return b;
+}
+
+buf_pool *buf_pool_new(const size_t *prealloc, size_t limit) {
+    buf_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    p->owner = pthread_self();
+    atomic_store(&p->limit, limit ? limit : SL_POOL_DEFAULT_LIMIT);
+    const size_t *counts = prealloc ? prealloc : default_prealloc;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < SL_NUM_CLASSES; i++)
+        if (counts[i] && grow_locked(p, i, counts[i]) != 0) break; /* what fits is kept */
+    pthread_mutex_unlock(&p->mu);
+    return p;
+}
+
+void buf_pool_free(buf_pool *p) {
+    if (!p) return;
+    for (int i = 0; i < SL_NUM_CLASSES; i++) {
+        pool_class *pc = &p->cls[i];
+        for (int k = 0; k < pc->cache_count; k++) push_free(pc, pc->cache[k]);
+        pc->cache_count = 0;
+        if (i >= SLAB_CLASSES) {
+            for (io_buf *b = pc->free_list, *n; b; b = n) {
+                n = b->next;
+                munmap(b->data, b->capacity);
+                free(b);
+            }
+        }
+    }
+    for (slab *s = p->slabs, *n; s; s = n) {
+        n = s->next;
+        munmap(s->mem, SLAB_BYTES);
+        free(s->headers);
+        free(s);
+    }
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+io_buf *buf_pool_alloc_buf(buf_pool *p, size_t n) {
+    int i = buf_pool_class_of(n);
+    if (i < 0) return NULL;
+    pool_class *pc = &p->cls[i];
+    io_buf *b;
+    int owner = pthread_equal(pthread_self(), p->owner);
+    if (owner && pc->cache_count > 0) {
+        b = pc->cache[--pc->cache_count];
+    } else {
+        pthread_mutex_lock(&p->mu);
+        b = pop_locked(p, i);
+        if (b && !owner) bump(&pc->allocs_locked);
+        pthread_mutex_unlock(&p->mu);
+        if (!b) {
+            atomic_fetch_add_explicit(&pc->failures, 1, RELAXED);
+            return NULL;
+        }
+    }
+    if (owner) bump(&pc->allocs_owner);
+    b->flags = 0;
+    b->head = b->length = 0;
+    b->next = NULL;
+    note_peak(pc);
+    return b;
+}
+
+void buf_pool_revert(buf_pool *p, io_buf *b) {
+    if (!b) return;
+    if (b->cls < 0 || b->cls >= SL_NUM_CLASSES || (b->flags & BLOCK_FREE)) return; /* not ours, or twice */
+    pool_class *pc = &p->cls[b->cls];
+    b->head = b->length = 0;
+    b->flags = BLOCK_FREE;
+    if (pthread_equal(pthread_self(), p->owner)) {
+        bump(&pc->frees_owner);
+        if (pc->cache_count < cache_max[b->cls]) {
+            pc->cache[pc->cache_count++] = b;
+            return;
+        }
+        pthread_mutex_lock(&p->mu);
+        push_free(pc, b);
+        while (pc->cache_count > cache_max[b->cls] / 2) push_free(pc, pc->cache[--pc->cache_count]);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    bump(&pc->frees_locked);
+    push_free(pc, b);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void buf_pool_set_limit(buf_pool *p, size_t limit) {
+    atomic_store(&p->limit, limit ? limit : SL_POOL_DEFAULT_LIMIT);
+}
+
+size_t buf_pool_trim(buf_pool *p) {
+    int owner = pthread_equal(pthread_self(), p->owner);
+    pthread_mutex_lock(&p->mu);
+    if (owner) /* the caches' blocks go back to the lists first */
+        for (int i = 0; i < SL_NUM_CLASSES; i++) {
+            pool_class *pc = &p->cls[i];
+            while (pc->cache_count > 0) push_free(pc, pc->cache[--pc->cache_count]);
+        }
+    size_t released = trim_locked(p, -1, 0);
+    pthread_mutex_unlock(&p->mu);
+    return released;
+}
+
+void buf_pool_get_stats(buf_pool *p, buf_pool_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->limit = atomic_load(&p->limit);
+    out->held_bytes = atomic_load(&p->held);
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < SL_NUM_CLASSES; i++) {
+        pool_class *pc = &p->cls[i];
+        buf_pool_class_stats *s = &out->cls[i];
+        s->block_size = class_size[i];
+        s->in_use = in_use_of(pc);
+        /* the owner's cache count is read without its writer: a snapshot */
+        s->free = pc->free_count + (size_t)pc->cache_count;
+        s->peak = atomic_load_explicit(&pc->peak, RELAXED);
+        s->allocs = atomic_load_explicit(&pc->allocs_owner, RELAXED) +
+                    atomic_load_explicit(&pc->allocs_locked, RELAXED);
+        s->failures = atomic_load_explicit(&pc->failures, RELAXED);
+        out->in_use_bytes += s->in_use * class_size[i];
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- the process's pool ------------------------------------------------ */
+
+static pthread_mutex_t instance_mu = PTHREAD_MUTEX_INITIALIZER;
+static buf_pool *instance;
+static int atfork_registered;
+
+/* In a forked child the parent's pool is abandoned, not freed: its blocks
+ * may still be referenced by copies of the parent's structures, and its
+ * mutex may have been held by a thread that does not exist here. */
+static void forget_instance_in_child(void) {
+    pthread_mutex_init(&instance_mu, NULL);
+    instance = NULL;
+}
+
+buf_pool *buf_pool_instance(void) {
+    pthread_mutex_lock(&instance_mu);
+    if (!instance) {
+        if (!atfork_registered) {
+            pthread_atfork(NULL, NULL, forget_instance_in_child);
+            atfork_registered = 1;
+        }
+        instance = buf_pool_new(NULL, 0);
+    }
+    buf_pool *p = instance;
+    pthread_mutex_unlock(&instance_mu);
+    return p;
+}

@@ -1,0 +1,338 @@
+"""Loop: the Python side of the C event loop.
+
+A Loop owns one C loop (epoll) and drives it: each turn it runs the ready
+callbacks, asks the timer wheel for the next deadline, and calls the C
+``run_once`` with that timeout. C hands back the turn's events in one batch
+(``_dispatch``), which reach the protocols of the connections they concern.
+Signal handlers and KeyboardInterrupt run between turns; C releases the GIL
+while it waits.
+
+A Loop belongs to the thread that made it, and to the process: make it after
+any fork, never before. Other threads use ``call_soon_threadsafe`` only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from . import _binding
+from ._binding import ffi, lib
+from .log import log_limited, logger
+from .wheel import Timer, TimerWheel
+
+__all__ = ["Loop"]
+
+EV_ACCEPT = lib.SL_EV_ACCEPT
+EV_DATA = lib.SL_EV_DATA
+EV_EOF = lib.SL_EV_EOF
+EV_CLOSED = lib.SL_EV_CLOSED
+EV_RESUME = lib.SL_EV_RESUME
+EV_CONNECTED = lib.SL_EV_CONNECTED
+EV_FD = lib.SL_EV_FD
+
+_EPOLLIN = 0x001
+_EPOLLOUT = 0x004
+
+
+class Loop:
+    """An event loop over Sluice's C core (one per thread, made after fork)."""
+
+    def __init__(self) -> None:
+        self._handle = ffi.new_handle(self)
+        callbacks = ffi.new("sl_callbacks *")
+        callbacks.on_events = lib._sl_on_events
+        callbacks.log = lib._sl_on_log
+        c = lib.sl_loop_new(callbacks, self._handle)
+        if c == ffi.NULL:
+            raise OSError("sluice: could not create the event loop (epoll/eventfd)")
+        self._c = c
+        self._pid = os.getpid()
+        self._thread = threading.get_ident()
+        self._conns: dict[int, Any] = {}  # C slot id -> Transport
+        self._listeners: dict[int, Any] = {}  # listener id -> Server
+        self._readers: dict[int, tuple] = {}
+        self._writers: dict[int, tuple] = {}
+        self._ready: deque[Timer] = deque()
+        self._timers = TimerWheel(lib.sl_monotonic_ms())
+        self._due: list[Timer] = []
+        self._running = False
+        self._stopping = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._signal_handlers: dict[int, Timer] = {}
+        self._wakeup_pair: tuple[socket.socket, socket.socket] | None = None
+        self._old_wakeup_fd = -1
+
+    # ---- time and scheduling ------------------------------------------------
+
+    def time(self) -> float:
+        """Seconds on the loop's clock (CLOCK_MONOTONIC, cached per turn)."""
+        return lib.sl_loop_now_ms(self._c) / 1000.0
+
+    def now_ms(self) -> int:
+        return lib.sl_loop_now_ms(self._c)
+
+    def call_soon(self, callback: Callable, *args: Any) -> Timer:
+        handle = Timer(0, callback, args)
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(self, callback: Callable, *args: Any) -> Timer:
+        """From any thread: run callback in the loop's thread soon."""
+        handle = Timer(0, callback, args)
+        self._ready.append(handle)  # deque.append is atomic
+        if not self._closed:
+            lib.sl_loop_wake(self._c)
+        return handle
+
+    def call_later(self, delay: float, callback: Callable, *args: Any) -> Timer:
+        """Run callback after delay seconds (never earlier; 1 ms resolution)."""
+        when = lib.sl_monotonic_ms() + max(0, math.ceil(delay * 1000))
+        return self._timers.add(Timer(when, callback, args))
+
+    def call_every(self, interval: float, callback: Callable, *args: Any) -> Timer:
+        """Run callback every interval seconds until the handle is cancelled."""
+        ms = max(1, math.ceil(interval * 1000))
+        timer = Timer(lib.sl_monotonic_ms() + ms, callback, args, interval=ms)
+        return self._timers.add(timer)
+
+    # ---- running ------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until stop() is called."""
+        if os.getpid() != self._pid:
+            raise RuntimeError("sluice: this Loop was made before a fork; make a new one in the child")
+        if self._running:
+            raise RuntimeError("sluice: the loop is already running")
+        if self._closed:
+            raise RuntimeError("sluice: the loop is closed")
+        self._running = True
+        self._stopping = False
+        try:
+            while not self._stopping:
+                self._run_once()
+        finally:
+            self._running = False
+
+    def run_once(self, timeout: float | None = None) -> None:
+        """One turn: ready callbacks, then wait for events up to timeout seconds."""
+        self._run_once(None if timeout is None else max(0, math.ceil(timeout * 1000)))
+
+    def stop(self) -> None:
+        self._stopping = True
+        if not self._closed:
+            lib.sl_loop_wake(self._c)
+
+    def _run_once(self, cap_ms: int | None = None) -> None:
+        ready = self._ready
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle.cancelled:
+                self._call(handle)
+        if ready or self._stopping:
+            timeout = 0
+        else:
+            deadline = self._timers.next_deadline()
+            timeout = -1 if deadline is None else max(0, deadline - lib.sl_monotonic_ms())
+            if cap_ms is not None and (timeout < 0 or timeout > cap_ms):
+                timeout = cap_ms
+        n = lib.sl_loop_run_once(self._c, timeout)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        _binding.raise_pending()
+        if n < 0:
+            raise OSError(-n, f"sluice: epoll_wait: {os.strerror(-n)}")
+        if self._timers._count:
+            due = self._due
+            self._timers.advance(lib.sl_loop_now_ms(self._c), due)
+            if due:
+                for timer in due:
+                    if timer.interval and not timer.cancelled:
+                        self._call(timer)
+                        if not timer.cancelled:
+                            timer.when += timer.interval
+                            self._timers.add(timer)
+                    elif not timer.cancelled:
+                        self._call(timer)
+                due.clear()
+
+    def _call(self, handle: Timer) -> None:
+        try:
+            handle.callback(*handle.args)
+        except Exception:
+            log_limited("callback", 40, "sluice: callback %r raised", handle.callback, exc_info=True)
+
+    def _dispatch(self, events, n: int) -> None:
+        """Every event of one turn, from C. One failing protocol loses only
+        its own connection; a BaseException is kept and raised after the turn,
+        once the whole batch is accounted for."""
+        conns = self._conns
+        for i in range(n):
+            e = events[i]
+            kind = e.kind
+            try:
+                if kind == EV_DATA:
+                    conns[e.id]._data(e.data, e.len)
+                elif kind == EV_ACCEPT:
+                    self._listeners[e.arg]._accept(e.conn, e.id)
+                elif kind == EV_CLOSED:
+                    transport = conns.pop(e.id, None)
+                    if transport is not None:
+                        transport._lost(e.arg, e.err)
+                elif kind == EV_EOF:
+                    conns[e.id]._eof()
+                elif kind == EV_RESUME:
+                    conns[e.id]._resume()
+                elif kind == EV_CONNECTED:
+                    conns[e.id]._connected(e.err)
+                elif kind == EV_FD:
+                    self._fd_ready(e.id, e.arg)
+            except Exception as exc:
+                self._protocol_failed(e, exc)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit
+                if self._error is None:
+                    self._error = exc
+
+    def _protocol_failed(self, e, exc: Exception) -> None:
+        transport = self._conns.get(e.id) if e.conn != ffi.NULL else None
+        if transport is None:
+            log_limited("loop", 40, "sluice: event callback raised", exc_info=exc)
+            return
+        log_limited(
+            "protocol",
+            40,
+            "sluice: %s raised; closing its connection",
+            type(transport._protocol).__qualname__,
+            exc_info=exc,
+        )
+        transport.abort()
+
+    # ---- descriptors and signals ------------------------------------------
+
+    def add_reader(self, fd: int, callback: Callable, *args: Any) -> None:
+        self._readers[fd] = (callback, args)
+        self._watch(fd)
+
+    def remove_reader(self, fd: int) -> bool:
+        found = self._readers.pop(fd, None) is not None
+        self._watch(fd)
+        return found
+
+    def add_writer(self, fd: int, callback: Callable, *args: Any) -> None:
+        self._writers[fd] = (callback, args)
+        self._watch(fd)
+
+    def remove_writer(self, fd: int) -> bool:
+        found = self._writers.pop(fd, None) is not None
+        self._watch(fd)
+        return found
+
+    def _watch(self, fd: int) -> None:
+        events = (_EPOLLIN if fd in self._readers else 0) | (_EPOLLOUT if fd in self._writers else 0)
+        rc = lib.sl_watch_fd(self._c, fd, fd, events)
+        if rc < 0 and events:
+            self._readers.pop(fd, None)
+            self._writers.pop(fd, None)
+            raise OSError(-rc, f"sluice: cannot watch fd {fd}: {os.strerror(-rc)}")
+
+    def _fd_ready(self, fd: int, revents: int) -> None:
+        if revents & ~_EPOLLOUT and fd in self._readers:
+            callback, args = self._readers[fd]
+            callback(*args)
+        if revents & (_EPOLLOUT | 0x018) and fd in self._writers:  # OUT, ERR, HUP
+            callback, args = self._writers[fd]
+            callback(*args)
+
+    def add_signal_handler(self, sig: int, callback: Callable, *args: Any) -> None:
+        """Run callback in the loop (between turns) when sig arrives."""
+        if threading.get_ident() != threading.main_thread().ident:
+            raise RuntimeError("sluice: signal handlers can only be set in the main thread")
+        if self._wakeup_pair is None:
+            r, w = socket.socketpair()
+            r.setblocking(False)
+            w.setblocking(False)
+            self._wakeup_pair = (r, w)
+            self._old_wakeup_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+            self.add_reader(r.fileno(), self._drain_wakeup)
+        handle = Timer(0, callback, args)
+        self._signal_handlers[sig] = handle
+        signal.signal(sig, self._on_signal)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        if self._signal_handlers.pop(sig, None) is None:
+            return False
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+        return True
+
+    def _on_signal(self, sig: int, frame: Any) -> None:
+        # Python runs this between bytecodes of the main thread; the wakeup
+        # fd has already woken epoll_wait. Only queue: the work runs in turn.
+        handle = self._signal_handlers.get(sig)
+        if handle is not None:
+            self._ready.append(Timer(0, handle.callback, handle.args))
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while self._wakeup_pair[0].recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    # ---- TCP (tcp.py holds the types) --------------------------------------
+
+    def create_server(self, protocol_factory: Callable, host: str | None = "127.0.0.1", port: int = 0, **kw):
+        """Listen on host:port (or on sock=) and serve protocol_factory()'s protocols."""
+        from .tcp import Server
+
+        return Server(self, protocol_factory, host, port, **kw)
+
+    def create_connection(self, protocol_factory: Callable, host: str, port: int, **kw):
+        """Connect to host:port; protocol.connection_made() follows once connected."""
+        from .tcp import connect
+
+        return connect(self, protocol_factory, host, port, **kw)
+
+    # ---- figures and teardown -----------------------------------------------
+
+    def stats(self) -> dict:
+        """The C loop's counters (accepted, reads, writes, closes by reason...)."""
+        from .stats import loop_stats
+
+        return loop_stats(self._c)
+
+    def close(self) -> None:
+        """Close every connection (without callbacks) and free the C loop."""
+        if self._closed:
+            return
+        if self._running:
+            raise RuntimeError("sluice: cannot close a running loop")
+        for sig in list(self._signal_handlers):
+            self.remove_signal_handler(sig)
+        if self._wakeup_pair is not None:
+            signal.set_wakeup_fd(self._old_wakeup_fd)
+            for s in self._wakeup_pair:
+                s.close()
+            self._wakeup_pair = None
+        for server in list(self._listeners.values()):
+            server.close()
+        for transport in self._conns.values():
+            transport._detach()
+        self._conns.clear()
+        self._closed = True
+        lib.sl_loop_free(self._c)
+        self._c = ffi.NULL
+        logger.debug("loop closed")
+
+    def __enter__(self) -> Loop:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
