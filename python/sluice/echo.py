@@ -62,9 +62,10 @@ def serve_echo(
         loop.run()
         stats = loop.stats()
         log.info(
-            "stopping: %d connections served, %d closed idle",
+            "stopping: %d connections served, %d closed idle, %d accept errors (EMFILE and the like)",
             stats["accepted"],
             stats["closed"]["idle"],
+            stats["accept_errors"],
         )
         server.close()
 

@@ -224,14 +224,15 @@ class TimerWheel:
             if level == 0:
                 rest = occ >> c
                 if rest:
-                    return cur + (rest & -rest).bit_length() - 1
-                # wrapped into the next revolution: cascaded there first
-                at = ((cur >> _BITS) + 1) << _BITS
+                    at = cur + (rest & -rest).bit_length() - 1
+                else:  # only slots of the next revolution: a lower bound
+                    at = ((cur >> _BITS) + 1) << _BITS
+            elif cur & ((1 << shift) - 1) == 0 and (occ >> c) & 1:
+                at = cur  # this slot cascades when cur itself is processed
             else:
                 rot = ((occ >> (c + 1)) | (occ << (_SIZE - c - 1))) & ((1 << _SIZE) - 1)
                 d = (rot & -rot).bit_length()  # 1.._SIZE slots ahead
-                at = ((cur >> shift) + d) << shift
-                # cascade happens when that slot's range begins; a lower bound
+                at = ((cur >> shift) + d) << shift  # where that slot's range begins
             if best is None or at < best:
                 best = at
         return best
