@@ -3,7 +3,9 @@
 The declarations cffi sees are the marked section of csrc/sluice.h, so the
 header and the binding cannot drift; the few ``extern "Python"`` callbacks
 the binding hands to the core are declared here, beside nothing else.
-Used by setup.py (``cffi_modules``); ``python build.py`` builds in place.
+Used by setup.py (``cffi_modules``) only. Note: in this directory
+``python -m build`` would import this file instead of the ``build`` package;
+use ``python -P -m build`` (``-P``: do not put the current directory first).
 """
 
 import os
@@ -52,5 +54,10 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
-    os.chdir(HERE)
-    ffibuilder.compile(tmpdir="python", verbose=True)
+    import sys
+
+    sys.exit(
+        "build.py is the cffi builder that setup.py uses; it builds nothing by itself.\n"
+        "Install: pip install .  (or pip install -e . to develop)\n"
+        "An sdist: python -P -m build --sdist  (-P keeps this file from shadowing the build package)"
+    )

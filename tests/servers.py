@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 
 class EchoServer:
@@ -22,7 +21,17 @@ class EchoServer:
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
-        cmd = [sys.executable, "-m", "sluice.cli", "echo", "--bind", "127.0.0.1:0", "--log-level", log_level, *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sluice.cli",
+            "echo",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-level",
+            log_level,
+            *args,
+        ]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
         self.lines: list[str] = []
         self._port_found = threading.Event()

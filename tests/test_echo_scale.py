@@ -146,12 +146,13 @@ def test_idle_wheel_closes_the_silent_and_never_the_active_with_10000_connection
         talk_until = float("inf")
         talker = asyncio.ensure_future(keep_talking())
         watchers = []
+
         async def connect():
             started = time.monotonic()  # before the server accepted (its clock starts there)
             r, w = await asyncio.open_connection("127.0.0.1", port)
             return r, w, started
 
-        for start in range(0, n, 500):
+        for _ in range(0, n, 500):
             batch = await asyncio.gather(*(connect() for _ in range(500)))
             for k, (r, w, opened) in enumerate(batch):
                 if k % 2:

@@ -10,6 +10,7 @@ import struct
 import pytest
 
 import sluice
+
 from backends import BACKENDS, in_thread, run_until
 
 

@@ -46,7 +46,12 @@ def serve_echo(
     host, port = parse_bind(bind)
     with Loop() as loop:
         server = loop.create_server(
-            EchoProtocol, host, port, backlog=backlog, edge_triggered=edge_triggered, idle_timeout=idle_timeout
+            EchoProtocol,
+            host,
+            port,
+            backlog=backlog,
+            edge_triggered=edge_triggered,
+            idle_timeout=idle_timeout,
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, loop.stop)

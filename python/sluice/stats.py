@@ -18,7 +18,16 @@ CLOSE_REASONS = {
     lib.SL_CLOSE_TIMEOUT: "timeout",
 }
 
-_LOOP_FIELDS = ("turns", "accepted", "accept_errors", "conns_open", "reads", "writes", "bytes_in", "bytes_out")
+_LOOP_FIELDS = (
+    "turns",
+    "accepted",
+    "accept_errors",
+    "conns_open",
+    "reads",
+    "writes",
+    "bytes_in",
+    "bytes_out",
+)
 
 
 def loop_stats(c_loop) -> dict:

@@ -137,6 +137,7 @@ class Transport:
         if err:
             self._closing = True
             on_error = self._extra.pop("_on_error", None) if self._extra else None
+            self._extra = {"_connect_failed": True}
             exc = OSError(err, f"connect: {os.strerror(err)}")
             if on_error is not None:
                 on_error(exc)
@@ -155,8 +156,8 @@ class Transport:
         server = self._server
         if server is not None:
             server._forget(self)
-        if self._extra is not None and "_on_error" in self._extra:
-            return  # the connect failed; connection_made never ran
+        if self._extra is not None and ("_connect_failed" in self._extra or "_on_error" in self._extra):
+            return  # the connect failed, or never finished: connection_made never ran
         self._protocol.connection_lost(_lost_exception(reason, err))
 
     def _detach(self) -> None:  # the loop is being freed
