@@ -211,3 +211,13 @@ def test_random_timers_match_a_heap():
                 first = min(t.when for t in live.values())
                 assert nd is not None and nd <= max(first, now + 1)
             assert len(w) == len(live)
+
+
+def test_an_emptied_wheel_jumps_instead_of_walking_the_gap():
+    w = TimerWheel(0)
+    t = w.add(Timer(10, None, ()))
+    t.cancel()
+    w.advance(10 * 3600 * 1000, [])  # ten hours later, nothing to walk
+    late = w.add(Timer(10 * 3600 * 1000 + 5, None, ()))
+    assert fire_all(w, 10 * 3600 * 1000 + 4) == []
+    assert fire_all(w, 10 * 3600 * 1000 + 5) == [late]

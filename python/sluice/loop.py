@@ -150,19 +150,20 @@ class Loop:
         _binding.raise_pending()
         if n < 0:
             raise OSError(-n, f"sluice: epoll_wait: {os.strerror(-n)}")
-        if self._timers._count:
-            due = self._due
-            self._timers.advance(lib.sl_loop_now_ms(self._c), due)
-            if due:
-                for timer in due:
-                    if timer.interval and not timer.cancelled:
-                        self._call(timer)
-                        if not timer.cancelled:
-                            timer.when += timer.interval
-                            self._timers.add(timer)
-                    elif not timer.cancelled:
-                        self._call(timer)
-                due.clear()
+        due = self._due
+        now = lib.sl_loop_now_ms(self._c)
+        self._timers.advance(now, due)
+        if due:
+            for timer in due:
+                if timer.cancelled:
+                    continue
+                self._call(timer)
+                if timer.interval and not timer.cancelled:
+                    # the next run an interval after this one was due, or
+                    # after now if the loop fell behind (no burst of catch-ups)
+                    timer.when = max(timer.when + timer.interval, now + 1)
+                    self._timers.add(timer)
+            due.clear()
 
     def _call(self, handle: Timer) -> None:
         try:

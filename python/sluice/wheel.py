@@ -182,6 +182,9 @@ class TimerWheel:
 
     def advance(self, now_ms: int, due: list) -> None:
         """Move time to now_ms, appending every timer that fell due to `due`."""
+        if not self._count:  # nothing to cascade or fire: jump
+            self._cur = max(self._cur, now_ms + 1)
+            return
         slots0 = self._slots[0]
         while self._cur <= now_ms:
             cur = self._cur
