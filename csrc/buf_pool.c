@@ -177,8 +177,18 @@ static size_t trim_locked(buf_pool *p, int keep, size_t want) {
     return released;
 }
 
-/* Take one block of class i from its list, committing it if trimmed. Under mu. */
-static io_buf *pop_locked(buf_pool *p, int i) {
+/* The owner's cached blocks back on their lists, where trim_locked can
+ * reach them. Under mu, from the owner thread only. */
+static void caches_to_lists_locked(buf_pool *p) {
+    for (int i = 0; i < SL_NUM_CLASSES; i++) {
+        pool_class *pc = &p->cls[i];
+        while (pc->cache_count > 0) push_free(pc, pc->cache[--pc->cache_count]);
+    }
+}
+
+/* Take one block of class i from its list, committing it if trimmed. Under
+ * mu; owner: the caller is the owner thread (its cache may be emptied). */
+static io_buf *pop_locked(buf_pool *p, int i, int owner) {
     pool_class *pc = &p->cls[i];
     size_t size = class_size[i];
     if (!pc->free_list && grow_locked(p, i, i < SLAB_CLASSES ? SLAB_BYTES / size : 1) != 0) return NULL;
@@ -187,6 +197,8 @@ static io_buf *pop_locked(buf_pool *p, int i) {
         size_t limit = atomic_load_explicit(&p->limit, RELAXED);
         size_t held = atomic_load_explicit(&p->held, RELAXED);
         if (held + size > limit) {
+            /* Committed blocks in the owner's cache count in held too. */
+            if (owner) caches_to_lists_locked(p);
             trim_locked(p, i, held + size - limit);
             held = atomic_load_explicit(&p->held, RELAXED);
             if (held + size > limit) return NULL;
@@ -247,7 +259,7 @@ io_buf *buf_pool_alloc_buf(buf_pool *p, size_t n) {
         b = pc->cache[--pc->cache_count];
     } else {
         pthread_mutex_lock(&p->mu);
-        b = pop_locked(p, i);
+        b = pop_locked(p, i, owner);
         if (b && !owner) bump(&pc->allocs_locked);
         pthread_mutex_unlock(&p->mu);
         if (!b) {
@@ -294,11 +306,7 @@ void buf_pool_set_limit(buf_pool *p, size_t limit) {
 size_t buf_pool_trim(buf_pool *p) {
     int owner = pthread_equal(pthread_self(), p->owner);
     pthread_mutex_lock(&p->mu);
-    if (owner) /* the caches' blocks go back to the lists first */
-        for (int i = 0; i < SL_NUM_CLASSES; i++) {
-            pool_class *pc = &p->cls[i];
-            while (pc->cache_count > 0) push_free(pc, pc->cache[--pc->cache_count]);
-        }
+    if (owner) caches_to_lists_locked(p); /* the caches' blocks go back to the lists first */
     size_t released = trim_locked(p, -1, 0);
     pthread_mutex_unlock(&p->mu);
     return released;

@@ -84,6 +84,7 @@ sl_conn *conn_new(sl_loop *l, int fd, const sl_conn_config *cfg, int connecting)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP: harmless */
     if (loop_epoll_set(l, fd, TAG_OF(c), &c->ep_events, wanted_events(c)) != 0) {
+        l->conns[id] = NULL; /* a fresh slot holds realloc's garbage; sl_loop_free reads it */
         l->free_ids[l->n_free_ids++] = id;
         close(fd);
         free(c);
@@ -229,8 +230,12 @@ static void conn_read(sl_conn *c, uint32_t revents) {
     }
 }
 
+/* A close decided by an abort, an error... is carried out by the flush; a
+ * graceful close (CF_WANT_CLOSE) still has its output to write first. */
+static int closing_now(const sl_conn *c) { return c->close_reason && !(c->flags & CF_WANT_CLOSE); }
+
 void conn_handle_io(sl_conn *c, uint32_t revents) {
-    if (c->state != CONN_OPEN || c->close_reason) return;
+    if (c->state != CONN_OPEN || closing_now(c)) return;
     if (c->flags & CF_CONNECTING) {
         if (!(revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
         int err = 0;
@@ -251,7 +256,7 @@ void conn_handle_io(sl_conn *c, uint32_t revents) {
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         conn_decide_close(c, err == ECONNRESET ? SL_CLOSE_RESET : SL_CLOSE_ERROR, err);
     }
-    if ((revents & EPOLLOUT) && c->out.pending && !c->close_reason) {
+    if ((revents & EPOLLOUT) && c->out.pending && !closing_now(c)) {
         conn_write_out(c);
         if (c->close_reason || (c->flags & CF_WANT_CLOSE) || !c->out.pending) conn_mark_dirty(c);
     }

@@ -13,8 +13,6 @@
 /* Index of the smallest class that holds n bytes, or -1 above 8M. */
 int buf_pool_class_of(size_t n);
 
-#endif
-
 /* ---- the loop and its connections (event_loop.c, conn.c) ---------------- */
 
 #include <pthread.h>
@@ -108,4 +106,6 @@ void conn_close_now(sl_conn *c); /* no event: the loop is going away */
     } while (0)
 #else
 #define SL_CHECK_OWNER(l, ret) ((void)0)
+#endif
+
 #endif

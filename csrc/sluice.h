@@ -217,8 +217,13 @@ typedef struct input_buf {
 enum { IB_DATA = 1, IB_AGAIN = 2, IB_EOF = 4, IB_ERROR = 8, IB_FULL = 16, IB_NOMEM = 32 };
 
 void input_buf_init(input_buf *ib, buf_pool *pool, size_t max);
-/* Read what fd has: until a short read, EAGAIN, EOF or the maximum (and with
- * until_again, until EAGAIN). Returns IB_* bits; *err gets errno on IB_ERROR. */
+/* Read what fd has: until a short read, EAGAIN, EOF, an error or the
+ * maximum. A short read proves the socket was drained at that moment, so an
+ * edge-triggered caller needs no further read to see EAGAIN: data arriving
+ * later raises a new edge, and a FIN already queued shows as EPOLLRDHUP in
+ * the event that led here (conn.c reads again next turn then). until_again
+ * is kept for callers that want it spelled out; it changes nothing.
+ * Returns IB_* bits; *err gets errno on IB_ERROR. */
 int input_buf_read_data(input_buf *ib, int fd, int until_again, int *err);
 const char *input_buf_data(const input_buf *ib);
 size_t input_buf_length(const input_buf *ib);
