@@ -46,47 +46,60 @@ typedef struct pool_class {
     size_t free_count; /* under mu */
     io_buf *cache[CACHE_MAX]; /* owner thread only; all committed */
     int cache_count;
-    /* Written by one writer each (owner, or under mu), read by stats. */
-    _Atomic uint64_t allocs_owner, frees_owner, allocs_locked, frees_locked;
+    /* Each written by one writer (the owner, or whoever holds mu), read by
+     * stats from any thread. in_use = in_use_owner + in_use_locked; either
+     * may go below zero alone (a block taken by one side, given back by the
+     * other). */
+    _Atomic int64_t in_use_owner, in_use_locked;
+    _Atomic uint64_t allocs_owner, allocs_locked;
     _Atomic uint64_t failures;
-    _Atomic size_t peak;
+    _Atomic int64_t peak;
 } pool_class;
 
 struct buf_pool {
     pthread_mutex_t mu;
-    pthread_t owner;
+    const char *owner; /* &owner_mark of the thread that made the pool */
     _Atomic size_t limit;
     _Atomic size_t held; /* committed bytes; changed under mu or by the owner */
     pool_class cls[SL_NUM_CLASSES];
     slab *slabs; /* under mu */
 };
 
+/* Each thread's own address: comparing it costs no call (pthread_self()
+ * is a call into libc, and measured a third of an alloc+revert pair). */
+static _Thread_local char owner_mark;
+#define IS_OWNER(p) ((p)->owner == &owner_mark)
+
 size_t buf_pool_class_size(int i) {
     return i >= 0 && i < SL_NUM_CLASSES ? class_size[i] : 0;
 }
 
 int buf_pool_class_of(size_t n) {
-    for (int i = 0; i < SL_NUM_CLASSES; i++)
-        if (n <= class_size[i]) return i;
-    return -1;
+    if (n <= class_size[0]) return 0;
+    if (n > class_size[SL_NUM_CLASSES - 1]) return -1;
+    /* 4K * 4^i: i = ceil(log2(n) - 12) / 2, rounded up; 8M above 4M */
+    int log2_ceil = 64 - __builtin_clzll((unsigned long long)(n - 1));
+    int i = (log2_ceil - 12 + 1) / 2;
+    return i < SL_NUM_CLASSES ? i : SL_NUM_CLASSES - 1;
 }
 
 #define RELAXED memory_order_relaxed
-static inline void bump(_Atomic uint64_t *c) { /* single writer: no RMW */
-    atomic_store_explicit(c, atomic_load_explicit(c, RELAXED) + 1, RELAXED);
+/* Single writer: a load and a store, no read-modify-write. */
+static inline void add_u(_Atomic uint64_t *c, uint64_t d) {
+    atomic_store_explicit(c, atomic_load_explicit(c, RELAXED) + d, RELAXED);
+}
+static inline int64_t add_i(_Atomic int64_t *c, int64_t d) {
+    int64_t v = atomic_load_explicit(c, RELAXED) + d;
+    atomic_store_explicit(c, v, RELAXED);
+    return v;
 }
 
-static size_t in_use_of(pool_class *pc) {
-    uint64_t a = atomic_load_explicit(&pc->allocs_owner, RELAXED) +
-                 atomic_load_explicit(&pc->allocs_locked, RELAXED);
-    uint64_t f = atomic_load_explicit(&pc->frees_owner, RELAXED) +
-                 atomic_load_explicit(&pc->frees_locked, RELAXED);
-    return a > f ? (size_t)(a - f) : 0;
+static int64_t in_use_of(pool_class *pc) {
+    return atomic_load_explicit(&pc->in_use_owner, RELAXED) + atomic_load_explicit(&pc->in_use_locked, RELAXED);
 }
 
-static void note_peak(pool_class *pc) {
-    size_t now = in_use_of(pc);
-    if (now > atomic_load_explicit(&pc->peak, RELAXED)) atomic_store_explicit(&pc->peak, now, RELAXED);
+static inline void note_peak(pool_class *pc, int64_t in_use) {
+    if (in_use > atomic_load_explicit(&pc->peak, RELAXED)) atomic_store_explicit(&pc->peak, in_use, RELAXED);
 }
 
 static void held_add(buf_pool *p, size_t n) { atomic_fetch_add_explicit(&p->held, n, RELAXED); }
@@ -215,7 +228,7 @@ buf_pool *buf_pool_new(const size_t *prealloc, size_t limit) {
     buf_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     pthread_mutex_init(&p->mu, NULL);
-    p->owner = pthread_self();
+    p->owner = &owner_mark;
     atomic_store(&p->limit, limit ? limit : SL_POOL_DEFAULT_LIMIT);
     const size_t *counts = prealloc ? prealloc : default_prealloc;
     pthread_mutex_lock(&p->mu);
@@ -254,25 +267,35 @@ io_buf *buf_pool_alloc_buf(buf_pool *p, size_t n) {
     if (i < 0) return NULL;
     pool_class *pc = &p->cls[i];
     io_buf *b;
-    int owner = pthread_equal(pthread_self(), p->owner);
-    if (owner && pc->cache_count > 0) {
-        b = pc->cache[--pc->cache_count];
+    int64_t in_use;
+    if (IS_OWNER(p)) {
+        if (pc->cache_count > 0) {
+            b = pc->cache[--pc->cache_count];
+        } else {
+            pthread_mutex_lock(&p->mu);
+            b = pop_locked(p, i, 1);
+            pthread_mutex_unlock(&p->mu);
+            if (!b) goto refused;
+        }
+        in_use = add_i(&pc->in_use_owner, 1) + atomic_load_explicit(&pc->in_use_locked, RELAXED);
+        add_u(&pc->allocs_owner, 1);
     } else {
         pthread_mutex_lock(&p->mu);
-        b = pop_locked(p, i, owner);
-        if (b && !owner) bump(&pc->allocs_locked);
-        pthread_mutex_unlock(&p->mu);
-        if (!b) {
-            atomic_fetch_add_explicit(&pc->failures, 1, RELAXED);
-            return NULL;
+        b = pop_locked(p, i, 0);
+        if (b) {
+            in_use = atomic_load_explicit(&pc->in_use_owner, RELAXED) + add_i(&pc->in_use_locked, 1);
+            add_u(&pc->allocs_locked, 1);
         }
+        pthread_mutex_unlock(&p->mu);
+        if (!b) goto refused;
     }
-    if (owner) bump(&pc->allocs_owner);
-    b->flags = 0;
-    b->head = b->length = 0;
     b->next = NULL;
-    note_peak(pc);
+    b->flags = 0; /* head and length were reset by revert (or never set) */
+    note_peak(pc, in_use);
     return b;
+refused:
+    atomic_fetch_add_explicit(&pc->failures, 1, RELAXED);
+    return NULL;
 }
 
 void buf_pool_revert(buf_pool *p, io_buf *b) {
@@ -280,9 +303,10 @@ void buf_pool_revert(buf_pool *p, io_buf *b) {
     if (b->cls < 0 || b->cls >= SL_NUM_CLASSES || (b->flags & BLOCK_FREE)) return; /* not ours, or twice */
     pool_class *pc = &p->cls[b->cls];
     b->head = b->length = 0;
+    b->next = NULL;
     b->flags = BLOCK_FREE;
-    if (pthread_equal(pthread_self(), p->owner)) {
-        bump(&pc->frees_owner);
+    if (IS_OWNER(p)) {
+        add_i(&pc->in_use_owner, -1);
         if (pc->cache_count < cache_max[b->cls]) {
             pc->cache[pc->cache_count++] = b;
             return;
@@ -294,7 +318,7 @@ void buf_pool_revert(buf_pool *p, io_buf *b) {
         return;
     }
     pthread_mutex_lock(&p->mu);
-    bump(&pc->frees_locked);
+    add_i(&pc->in_use_locked, -1);
     push_free(pc, b);
     pthread_mutex_unlock(&p->mu);
 }
@@ -304,7 +328,7 @@ void buf_pool_set_limit(buf_pool *p, size_t limit) {
 }
 
 size_t buf_pool_trim(buf_pool *p) {
-    int owner = pthread_equal(pthread_self(), p->owner);
+    int owner = IS_OWNER(p);
     pthread_mutex_lock(&p->mu);
     if (owner) caches_to_lists_locked(p); /* the caches' blocks go back to the lists first */
     size_t released = trim_locked(p, -1, 0);
@@ -321,10 +345,11 @@ void buf_pool_get_stats(buf_pool *p, buf_pool_stats *out) {
         pool_class *pc = &p->cls[i];
         buf_pool_class_stats *s = &out->cls[i];
         s->block_size = class_size[i];
-        s->in_use = in_use_of(pc);
+        int64_t in_use = in_use_of(pc);
+        s->in_use = in_use > 0 ? (size_t)in_use : 0;
         /* the owner's cache count is read without its writer: a snapshot */
         s->free = pc->free_count + (size_t)pc->cache_count;
-        s->peak = atomic_load_explicit(&pc->peak, RELAXED);
+        s->peak = (size_t)atomic_load_explicit(&pc->peak, RELAXED);
         s->allocs = atomic_load_explicit(&pc->allocs_owner, RELAXED) +
                     atomic_load_explicit(&pc->allocs_locked, RELAXED);
         s->failures = atomic_load_explicit(&pc->failures, RELAXED);

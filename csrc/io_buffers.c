@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -247,7 +248,7 @@ ssize_t output_buf_write2fd(output_buf *ob, int fd) {
             }
         } else if (!b->next || b->next->cls < 0) {
             asked = b->length;
-            r = write(fd, b->data + b->head, asked);
+            r = send(fd, b->data + b->head, asked, MSG_NOSIGNAL); /* EPIPE, not SIGPIPE */
         } else {
             struct iovec iov[WRITEV_MAX];
             int cnt = 0;
@@ -257,7 +258,8 @@ ssize_t output_buf_write2fd(output_buf *ob, int fd) {
                 iov[cnt].iov_len = x->length;
                 asked += x->length;
             }
-            r = writev(fd, iov, cnt);
+            struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+            r = sendmsg(fd, &msg, MSG_NOSIGNAL);
         }
         if (r < 0) {
             if (errno == EINTR) continue;

@@ -114,7 +114,7 @@ typedef struct sl_callbacks {
 typedef struct sl_conn_config {
     int edge_triggered;       /* 0: level-triggered (the default) */
     size_t max_input;         /* bytes buffered unread before close; 0: 1 MiB */
-    size_t high_water;        /* output bytes that raise SL_EV_PAUSE; 0: 64 KiB */
+    size_t high_water;        /* output bytes past which sl_conn_write's answer says pause; 0: 64 KiB */
     size_t low_water;         /* output bytes that raise SL_EV_RESUME; 0: 16 KiB */
 } sl_conn_config;
 

@@ -80,7 +80,7 @@ TEST(conn_graceful_close_delivers_small_output_then_eof) {
 
 /* A graceful close with more output than the kernel takes at once: the
  * rest leaves as the peer reads (EPOLLOUT), all of it, then EOF. */
-TEST(conn_graceful_close_delivers_large_output_then_eof) { /* fails until patch 03 */
+TEST(conn_graceful_close_delivers_large_output_then_eof) { /* failed before patch 03 (a9537b8) */
     enum { N = 4 * 1024 * 1024 };
     recorder r;
     sl_loop *l = rec_loop(&r);
@@ -298,6 +298,12 @@ static void pause_case(int edge) {
     REQUIRE(s.paused_once);
     REQUIRE(write(client, "bcd", 3) == 3);
     for (int i = 0; i < 20; i++) CHECK(sl_loop_run_once(l, 5) >= 0);
+    /* Not watched for input while paused: a turn waits its whole timeout
+     * instead of spinning on the readable socket. */
+    uint64_t t0 = tu_now_ms();
+    for (int i = 0; i < 3; i++) CHECK_EQ_I(sl_loop_run_once(l, 30), 0);
+    CHECKF(tu_now_ms() - t0 >= 80, "3 turns of 30 ms took %llu ms: woken while paused",
+           (unsigned long long)(tu_now_ms() - t0));
     CHECK_EQ_U(rec_count(&r, SL_EV_DATA), 1);
     CHECK_EQ_U(r.data[id].n, 1);
     CHECK_EQ_I(sl_conn_resume_reading(c), 0);
@@ -388,7 +394,7 @@ TEST(conn_outgoing_connect_refused_gives_econnrefused) {
 /* epoll refuses a regular file: adopt returns NULL and closes the fd, and
  * the loop stays sound (its slot table holds no stale entry; freeing the
  * loop, or adopting again, is fine). */
-TEST(conn_adopt_refused_by_epoll_leaves_loop_sound) { /* fails until patch 04 */
+TEST(conn_adopt_refused_by_epoll_leaves_loop_sound) { /* failed before patch 04 (a9537b8) */
     recorder r;
     sl_loop *l = rec_loop(&r);
     /* The slot table is allocated by this first adopt: let it come from

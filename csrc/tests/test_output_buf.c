@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -18,16 +19,17 @@
 #define K ((size_t)1 << 10)
 #define M ((size_t)1 << 20)
 
-/* The core's writev resolves to this definition (the executable's symbols
- * come first), so a test can tell a gathered write from single writes. The
- * real call goes straight to the kernel. */
+/* The core's gathered write (sendmsg with MSG_NOSIGNAL: a writev that
+ * cannot raise SIGPIPE) resolves to this definition (the executable's
+ * symbols come first), so a test can tell a gathered write from single
+ * writes. The real call goes straight to the kernel. */
 static atomic_int writev_calls;
 static atomic_int writev_max_iov;
 
-ssize_t writev(int fd, const struct iovec *iov, int cnt) {
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
     atomic_fetch_add(&writev_calls, 1);
-    if (cnt > atomic_load(&writev_max_iov)) atomic_store(&writev_max_iov, cnt);
-    return syscall(SYS_writev, fd, iov, cnt);
+    if ((int)msg->msg_iovlen > atomic_load(&writev_max_iov)) atomic_store(&writev_max_iov, (int)msg->msg_iovlen);
+    return syscall(SYS_sendmsg, fd, msg, flags);
 }
 
 static size_t pieces(const output_buf *ob) {
@@ -316,6 +318,29 @@ TEST(output_buf_write_to_closed_peer_is_epipe) {
     CHECK_EQ_U(ob.pending, 4); /* nothing was consumed */
     output_buf_release(&ob);
     CHECK_EQ_U(tu_pool_in_use(p), 0);
+    close(sv[0]);
+    buf_pool_free(p);
+}
+
+/* The core never raises SIGPIPE: an embedder that keeps the default
+ * disposition (which kills the process) still only sees -EPIPE, for a lone
+ * block (send) and for a chain (sendmsg). */
+TEST(output_buf_closed_peer_raises_no_sigpipe) {
+    signal(SIGPIPE, SIG_DFL);
+    buf_pool *p = tu_empty_pool(0);
+    int sv[2];
+    REQUIRE(tu_socketpair(sv) == 0);
+    close(sv[1]);
+    output_buf ob;
+    output_buf_init(&ob, p);
+    static char big[9 * 1024 * 1024];
+    REQUIRE(output_buf_send_data(&ob, "lone", 4) == 0);
+    CHECK_EQ_I(output_buf_write2fd(&ob, sv[0]), -EPIPE);
+    output_buf_release(&ob);
+    REQUIRE(output_buf_send_data(&ob, big, sizeof big) == 0); /* past 8M: a chain */
+    REQUIRE(output_buf_send_data(&ob, big, 4096) == 0);
+    CHECK_EQ_I(output_buf_write2fd(&ob, sv[0]), -EPIPE);
+    output_buf_release(&ob);
     close(sv[0]);
     buf_pool_free(p);
 }
