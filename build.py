@@ -19,7 +19,7 @@ CSRC = "csrc"
 SOURCES = ["buf_pool.c", "io_buf.c", "io_buffers.c", "event_loop.c", "conn.c"]
 
 CALLBACKS = """
-extern "Python" void _sl_on_events(void *ud, sl_event *events, size_t n);
+extern "Python" void _sl_on_events(void *ud, sl_event *events, size_t n, const char *data, size_t data_len);
 extern "Python" void _sl_on_log(void *ud, int level, const char *msg);
 """
 

@@ -81,6 +81,8 @@ struct sl_loop {
 
     sl_event *ev; /* this turn's batch (and events queued for the next) */
     size_t nev, ev_cap;
+    char *copy; /* the turn's data (sl_loop_set_copy_data) */
+    size_t copy_cap, copy_max_each;
     sl_conn *dirty, *again;
     sl_loop_stats stats;
 };

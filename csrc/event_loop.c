@@ -99,6 +99,7 @@ void sl_loop_free(sl_loop *l) {
     free(l->free_ids);
     free(l->listeners);
     free(l->ev);
+    free(l->copy);
     free(l);
 }
 
@@ -109,6 +110,8 @@ void sl_loop_wake(sl_loop *l) {
 }
 
 uint64_t sl_loop_now_ms(sl_loop *l) { return l->now_ms; }
+void sl_loop_set_copy_data(sl_loop *l, size_t max_each) { l->copy_max_each = max_each; }
+sl_conn *sl_loop_conn(sl_loop *l, uint32_t id) { return id < l->next_id ? l->conns[id] : NULL; }
 void sl_loop_get_stats(sl_loop *l, sl_loop_stats *out) { *out = l->stats; }
 void sl_loop_set_accept_pause(sl_loop *l, int ms) { l->accept_pause_ms = ms > 0 ? ms : 100; }
 
@@ -247,6 +250,32 @@ static void read_again(sl_loop *l) {
     }
 }
 
+/* The turn's small SL_EV_DATA bytes, in event order, into one buffer. An
+ * event left out (too big, or no memory for the buffer) has arg 0 and is
+ * read through its data pointer instead. */
+static size_t copy_turn_data(sl_loop *l) {
+    if (!l->copy_max_each) return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < l->nev; i++) {
+        sl_event *e = &l->ev[i];
+        if (e->kind != SL_EV_DATA) continue;
+        e->arg = 0;
+        if (e->len > l->copy_max_each) continue;
+        if (total + e->len > l->copy_cap) {
+            size_t cap = SL_MAX(l->copy_cap * 2, total + e->len);
+            cap = SL_MAX(cap, (size_t)64 << 10);
+            char *p = realloc(l->copy, cap);
+            if (!p) continue;
+            l->copy = p;
+            l->copy_cap = cap;
+        }
+        memcpy(l->copy + total, e->data, e->len);
+        total += e->len;
+        e->arg = 1;
+    }
+    return total;
+}
+
 int sl_loop_run_once(sl_loop *l, int timeout_ms) {
     SL_CHECK_OWNER(l, -EPERM);
     struct epoll_event evs[SL_EPOLL_BATCH];
@@ -284,7 +313,8 @@ int sl_loop_run_once(sl_loop *l, int timeout_ms) {
         }
     }
     size_t handed = l->nev;
-    if (handed && l->cb.on_events) l->cb.on_events(l->ud, l->ev, handed);
+    size_t copied = copy_turn_data(l);
+    if (handed && l->cb.on_events) l->cb.on_events(l->ud, l->ev, handed, l->copy, copied);
     for (size_t i = 0; i < handed; i++) {
         sl_event *e = &l->ev[i];
         if (e->kind == SL_EV_DATA) {

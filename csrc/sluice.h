@@ -94,19 +94,23 @@ typedef struct sl_conn sl_conn;
 #define SL_CLOSE_TIMEOUT 11  /* a timeout other than idle (decided above) */
 #define SL_CLOSE_NREASONS 12
 
+/* 40 bytes; the first four words are what Python reads (as five uint64s:
+ * kind | id << 32, arg | err << 32, len, data, conn). */
 typedef struct sl_event {
-    sl_conn *conn;     /* NULL for SL_EV_FD */
     uint32_t kind;
     uint32_t id;       /* the connection's slot, or the watched fd's id */
-    uint32_t arg;
+    uint32_t arg;      /* SL_EV_DATA: 1 if the bytes were also copied to the turn's data */
     int32_t err;
+    uint64_t len;      /* SL_EV_DATA: bytes */
     const char *data;  /* SL_EV_DATA only; valid until on_events returns */
-    size_t len;
+    sl_conn *conn;     /* NULL for SL_EV_FD */
 } sl_event;
 
 typedef struct sl_callbacks {
-    /* Once per loop turn with every event of the turn. */
-    void (*on_events)(void *ud, sl_event *events, size_t n);
+    /* Once per loop turn with every event of the turn. With copy_data set
+     * (sl_loop_set_copy_data), data[0..data_len) holds, in event order, the
+     * bytes of every SL_EV_DATA whose arg is 1: one buffer for the turn. */
+    void (*on_events)(void *ud, sl_event *events, size_t n, const char *data, size_t data_len);
     /* A line for the error log (level: 10 debug .. 40 error); may be NULL. */
     void (*log)(void *ud, int level, const char *msg);
 } sl_callbacks;
@@ -143,6 +147,11 @@ void sl_loop_wake(sl_loop *loop);
 uint64_t sl_loop_now_ms(sl_loop *loop);
 uint64_t sl_monotonic_ms(void);
 void sl_loop_get_stats(sl_loop *loop, sl_loop_stats *out);
+/* Copy each turn's SL_EV_DATA bytes of up to max_each bytes (0: off) into
+ * one buffer handed to on_events: a caller that wants bytes objects then
+ * makes them from one buffer (Python: one crossing per turn, not per event). */
+void sl_loop_set_copy_data(sl_loop *loop, size_t max_each);
+sl_conn *sl_loop_conn(sl_loop *loop, uint32_t id);
 /* Milliseconds an exhausted accept (EMFILE...) pauses; default 100. */
 void sl_loop_set_accept_pause(sl_loop *loop, int ms);
 

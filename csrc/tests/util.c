@@ -275,7 +275,9 @@ void tu_bytes_free(tu_bytes *b) {
 
 /* ---- the recorder --------------------------------------------------------- */
 
-static void rec_on_events(void *ud, sl_event *evs, size_t n) {
+static void rec_on_events(void *ud, sl_event *evs, size_t n, const char *data, size_t data_len) {
+    (void)data;
+    (void)data_len;
     recorder *r = ud;
     r->batches++;
     for (size_t i = 0; i < n; i++) {

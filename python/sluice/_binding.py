@@ -34,8 +34,8 @@ def raise_pending() -> None:
 
 
 @ffi.def_extern(onerror=_keep)
-def _sl_on_events(ud, events, n):
-    ffi.from_handle(ud)._dispatch(events, n)
+def _sl_on_events(ud, events, n, data, data_len):
+    ffi.from_handle(ud)._dispatch(events, n, data, data_len)
 
 
 @ffi.def_extern(onerror=_keep)

@@ -37,8 +37,19 @@ EV_RESUME = lib.SL_EV_RESUME
 EV_CONNECTED = lib.SL_EV_CONNECTED
 EV_FD = lib.SL_EV_FD
 
+_EV_WORDS = ffi.sizeof("sl_event") // 8  # the event as uint64 words (sluice.h)
+_LOW32 = 0xFFFFFFFF
+_COPY_MAX = 64 * 1024  # SL_EV_DATA up to this size arrive in the turn's one buffer
+
 _EPOLLIN = 0x001
 _EPOLLOUT = 0x004
+
+
+_unpack = ffi.unpack
+
+
+def _signed32(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
 
 
 class Loop:
@@ -53,6 +64,7 @@ class Loop:
         if c == ffi.NULL:
             raise OSError("sluice: could not create the event loop (epoll/eventfd)")
         self._c = c
+        lib.sl_loop_set_copy_data(c, _COPY_MAX)
         self._pid = os.getpid()
         self._thread = threading.get_ident()
         self._conns: dict[int, Any] = {}  # C slot id -> Transport
@@ -171,39 +183,54 @@ class Loop:
         except Exception:
             log_limited("callback", 40, "sluice: callback %r raised", handle.callback, exc_info=True)
 
-    def _dispatch(self, events, n: int) -> None:
+    def _dispatch(self, events, n: int, data, data_len: int) -> None:
         """Every event of one turn, from C. One failing protocol loses only
         its own connection; a BaseException is kept and raised after the turn,
-        once the whole batch is accounted for."""
+        once the whole batch is accounted for.
+
+        The events are read as integers in one go (no cdata per field), and
+        the bytes of the small SL_EV_DATA come from the turn's one buffer:
+        slicing it makes each `bytes` with a single copy."""
+        words = memoryview(ffi.buffer(events, n * _EV_WORDS * 8)).cast("Q").tolist()
+        turn_data = ffi.buffer(data, data_len) if data_len else None
+        pos = 0
         conns = self._conns
-        for i in range(n):
-            e = events[i]
-            kind = e.kind
+        for k in range(0, n * _EV_WORDS, _EV_WORDS):
+            w = words[k]
+            kind = w & _LOW32
+            cid = w >> 32
             try:
                 if kind == EV_DATA:
-                    conns[e.id]._data(e.data, e.len)
+                    size = words[k + 2]
+                    if words[k + 1] & _LOW32:  # copied into the turn's buffer
+                        chunk = turn_data[pos : pos + size]
+                        pos += size
+                    else:
+                        chunk = _unpack(events[k // _EV_WORDS].data, size)
+                    conns[cid]._data(chunk)
                 elif kind == EV_ACCEPT:
-                    self._listeners[e.arg]._accept(e.conn, e.id)
+                    self._listeners[words[k + 1] & _LOW32]._accept(events[k // _EV_WORDS].conn, cid)
                 elif kind == EV_CLOSED:
-                    transport = conns.pop(e.id, None)
+                    transport = conns.pop(cid, None)
                     if transport is not None:
-                        transport._lost(e.arg, e.err)
+                        w1 = words[k + 1]
+                        transport._lost(w1 & _LOW32, _signed32(w1 >> 32))
                 elif kind == EV_EOF:
-                    conns[e.id]._eof()
+                    conns[cid]._eof()
                 elif kind == EV_RESUME:
-                    conns[e.id]._resume()
+                    conns[cid]._resume()
                 elif kind == EV_CONNECTED:
-                    conns[e.id]._connected(e.err)
+                    conns[cid]._connected(_signed32(words[k + 1] >> 32))
                 elif kind == EV_FD:
-                    self._fd_ready(e.id, e.arg)
+                    self._fd_ready(cid, words[k + 1] & _LOW32)
             except Exception as exc:
-                self._protocol_failed(e, exc)
+                self._protocol_failed(kind, cid, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit
                 if self._error is None:
                     self._error = exc
 
-    def _protocol_failed(self, e, exc: Exception) -> None:
-        transport = self._conns.get(e.id) if e.conn != ffi.NULL else None
+    def _protocol_failed(self, kind: int, cid: int, exc: Exception) -> None:
+        transport = self._conns.get(cid) if kind != EV_FD else None
         if transport is None:
             log_limited("loop", 40, "sluice: event callback raised", exc_info=exc)
             return

@@ -23,8 +23,6 @@ from .wheel import IdleWheel
 
 __all__ = ["Protocol", "BufferedProtocol", "Transport", "Server", "connect"]
 
-_unpack = ffi.unpack
-_memmove = ffi.memmove
 _write = lib.sl_conn_write
 _from_buffer = ffi.from_buffer
 
@@ -104,22 +102,23 @@ class Transport:
 
     # ---- from the loop -------------------------------------------------------
 
-    def _data(self, ptr, n: int) -> None:
+    def _data(self, data: bytes) -> None:
         if self._closing:
             return  # asyncio drops what arrives after close()
         if not self._buffered:
-            self._protocol.data_received(_unpack(ptr, n))
+            self._protocol.data_received(data)
             return
         protocol = self._protocol
+        n = len(data)
+        src = memoryview(data)
         done = 0
         while done < n and not self._closing:
             buf = protocol.get_buffer(n - done)
-            view = memoryview(buf).cast("B")
-            k = min(len(view), n - done)
-            if k <= 0:
-                raise RuntimeError("get_buffer() returned an empty buffer")
-            _memmove(view[:k], ptr + done, k)
-            view.release()
+            with memoryview(buf) as mv, mv.cast("B") as view:
+                k = min(len(view), n - done)
+                if k <= 0:
+                    raise RuntimeError("get_buffer() returned an empty buffer")
+                view[:k] = src[done : done + k]
             done += k
             protocol.buffer_updated(k)
 
