@@ -28,9 +28,9 @@
 
 enum { BLOCK_FREE = 1, BLOCK_TRIMMED = 2 };
 
-static const size_t class_size[SL_NUM_CLASSES] = {
-    (size_t)4 << 10, (size_t)16 << 10, (size_t)64 << 10, (size_t)256 << 10,
-    (size_t)1 << 20, (size_t)4 << 20,  (size_t)8 << 20};
+static const size_t class_size[SL_NUM_CLASSES] = {(size_t)4 << 10,   (size_t)16 << 10, (size_t)64 << 10,
+                                                  (size_t)256 << 10, (size_t)1 << 20,  (size_t)4 << 20,
+                                                  (size_t)8 << 20};
 /* More of the small classes than of the large ones, as the seed says. */
 static const size_t default_prealloc[SL_NUM_CLASSES] = {512, 128, 32, 8, 4, 2, 1};
 static const int cache_max[SL_NUM_CLASSES] = {CACHE_MAX, CACHE_MAX, 16, 4, 2, 0, 0};
@@ -42,8 +42,8 @@ typedef struct slab {
 } slab;
 
 typedef struct pool_class {
-    io_buf *free_list; /* under mu */
-    size_t free_count; /* under mu */
+    io_buf *free_list;        /* under mu */
+    size_t free_count;        /* under mu */
     io_buf *cache[CACHE_MAX]; /* owner thread only; all committed */
     int cache_count;
     /* Each written by one writer (the owner, or whoever holds mu), read by
@@ -70,9 +70,7 @@ struct buf_pool {
 static _Thread_local char owner_mark;
 #define IS_OWNER(p) ((p)->owner == &owner_mark)
 
-size_t buf_pool_class_size(int i) {
-    return i >= 0 && i < SL_NUM_CLASSES ? class_size[i] : 0;
-}
+size_t buf_pool_class_size(int i) { return i >= 0 && i < SL_NUM_CLASSES ? class_size[i] : 0; }
 
 int buf_pool_class_of(size_t n) {
     if (n <= class_size[0]) return 0;
@@ -95,7 +93,8 @@ static inline int64_t add_i(_Atomic int64_t *c, int64_t d) {
 }
 
 static int64_t in_use_of(pool_class *pc) {
-    return atomic_load_explicit(&pc->in_use_owner, RELAXED) + atomic_load_explicit(&pc->in_use_locked, RELAXED);
+    return atomic_load_explicit(&pc->in_use_owner, RELAXED) +
+           atomic_load_explicit(&pc->in_use_locked, RELAXED);
 }
 
 static inline void note_peak(pool_class *pc, int64_t in_use) {

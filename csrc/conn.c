@@ -44,8 +44,7 @@ static int take_id(sl_loop *l, uint32_t *id) {
 
 static uint32_t wanted_events(const sl_conn *c) {
     uint32_t ev = 0;
-    if (!(c->flags & (CF_READ_PAUSED | CF_EOF | CF_WANT_CLOSE | CF_CONNECTING)))
-        ev |= EPOLLIN | EPOLLRDHUP;
+    if (!(c->flags & (CF_READ_PAUSED | CF_EOF | CF_WANT_CLOSE | CF_CONNECTING))) ev |= EPOLLIN | EPOLLRDHUP;
     if (c->out.pending || (c->flags & CF_CONNECTING)) ev |= EPOLLOUT;
     if (ev && (c->flags & CF_EDGE)) ev |= EPOLLET;
     return ev;
@@ -243,8 +242,10 @@ void conn_handle_io(sl_conn *c, uint32_t revents) {
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
         c->flags &= ~(uint32_t)CF_CONNECTING;
         loop_push_event(c->loop, c, SL_EV_CONNECTED, c->id, 0, err);
-        if (err) conn_decide_close(c, SL_CLOSE_ERROR, err);
-        else conn_mark_dirty(c); /* watch EPOLLIN now, write what waits */
+        if (err)
+            conn_decide_close(c, SL_CLOSE_ERROR, err);
+        else
+            conn_mark_dirty(c); /* watch EPOLLIN now, write what waits */
         return;
     }
     if ((revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&

@@ -53,8 +53,8 @@ struct sl_conn {
 };
 
 typedef struct sl_listener {
-    int fd;         /* -1: slot unused */
-    int paused;     /* accept paused after EMFILE and the like */
+    int fd;     /* -1: slot unused */
+    int paused; /* accept paused after EMFILE and the like */
     uint64_t resume_at_ms;
     sl_conn_config cfg;
 } sl_listener;
@@ -94,17 +94,17 @@ int loop_epoll_set(sl_loop *l, int fd, uint64_t tag_id, uint32_t *current, uint3
 sl_conn *conn_new(sl_loop *l, int fd, const sl_conn_config *cfg, int connecting);
 void conn_handle_io(sl_conn *c, uint32_t revents);
 void conn_mark_dirty(sl_conn *c);
-void conn_flush(sl_conn *c); /* write, finish closes, fix EPOLLOUT */
-void conn_free(sl_conn *c);  /* after its SL_EV_CLOSED was handed over */
+void conn_flush(sl_conn *c);     /* write, finish closes, fix EPOLLOUT */
+void conn_free(sl_conn *c);      /* after its SL_EV_CLOSED was handed over */
 void conn_close_now(sl_conn *c); /* no event: the loop is going away */
 
 #ifdef SL_DEBUG
-#define SL_CHECK_OWNER(l, ret)                                                  \
-    do {                                                                        \
-        if (!pthread_equal(pthread_self(), (l)->owner)) {                       \
-            loop_log((l), 40, "%s called from a thread that does not own the loop", __func__); \
-            return ret;                                                         \
-        }                                                                       \
+#define SL_CHECK_OWNER(l, ret)                                                                               \
+    do {                                                                                                     \
+        if (!pthread_equal(pthread_self(), (l)->owner)) {                                                    \
+            loop_log((l), 40, "%s called from a thread that does not own the loop", __func__);               \
+            return ret;                                                                                      \
+        }                                                                                                    \
     } while (0)
 #else
 #define SL_CHECK_OWNER(l, ret) ((void)0)

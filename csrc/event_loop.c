@@ -320,8 +320,8 @@ int sl_loop_run_once(sl_loop *l, int timeout_ms) {
         if (e->kind == SL_EV_DATA) {
             e->conn->data_ev = 0;
             if (e->conn->state == CONN_OPEN) input_buf_pop(&e->conn->in, e->len);
-        }
-        else if (e->kind == SL_EV_CLOSED) conn_free(e->conn);
+        } else if (e->kind == SL_EV_CLOSED)
+            conn_free(e->conn);
     }
     l->nev = 0;
     flush_dirty(l);

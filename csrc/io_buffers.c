@@ -95,9 +95,12 @@ int input_buf_read_data(input_buf *ib, int fd, int until_again, int *err) {
             if (got < offer) return flags | IB_AGAIN;
             continue;
         }
-        if (r == 0) flags |= IB_EOF;
-        else if (errno == EINTR) continue;
-        else if (errno == EAGAIN || errno == EWOULDBLOCK) flags |= IB_AGAIN;
+        if (r == 0)
+            flags |= IB_EOF;
+        else if (errno == EINTR)
+            continue;
+        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+            flags |= IB_AGAIN;
         else {
             *err = errno;
             flags |= IB_ERROR;
@@ -136,8 +139,10 @@ void output_buf_release(output_buf *ob) {
 
 static void link_tail(output_buf *ob, io_buf *b) {
     b->next = NULL;
-    if (ob->tail) ob->tail->next = b;
-    else ob->head = b;
+    if (ob->tail)
+        ob->tail->next = b;
+    else
+        ob->head = b;
     ob->tail = b;
 }
 
@@ -177,8 +182,10 @@ int output_buf_send_data(output_buf *ob, const char *p, size_t n) {
             return -1;
         }
         b->next = NULL;
-        if (last) last->next = b;
-        else first = b;
+        if (last)
+            last->next = b;
+        else
+            first = b;
         last = b;
         rest -= SL_MIN(rest, b->capacity);
     }
@@ -224,7 +231,8 @@ static void output_buf_consume(output_buf *ob, size_t n) {
         ob->head = b->next;
         piece_release(ob, b);
     }
-    if (!ob->head) ob->tail = NULL;
+    if (!ob->head)
+        ob->tail = NULL;
     else if (n) {
         io_buf *b = ob->head;
         b->head += n; /* for a file range, head is the file offset */

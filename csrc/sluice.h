@@ -33,16 +33,16 @@ typedef struct buf_pool buf_pool;
 
 typedef struct buf_pool_class_stats {
     size_t block_size;
-    size_t in_use;    /* blocks handed out now */
-    size_t free;      /* blocks on the free list (committed or trimmed) */
-    size_t peak;      /* most blocks in use at once */
-    uint64_t allocs;  /* successful alloc_buf calls */
-    uint64_t failures;/* alloc_buf calls refused by the limit or the OS */
+    size_t in_use;     /* blocks handed out now */
+    size_t free;       /* blocks on the free list (committed or trimmed) */
+    size_t peak;       /* most blocks in use at once */
+    uint64_t allocs;   /* successful alloc_buf calls */
+    uint64_t failures; /* alloc_buf calls refused by the limit or the OS */
 } buf_pool_class_stats;
 
 typedef struct buf_pool_stats {
-    size_t limit;       /* bytes the pool may hold (in use + committed free) */
-    size_t held_bytes;  /* bytes held now: in use + free blocks not trimmed */
+    size_t limit;      /* bytes the pool may hold (in use + committed free) */
+    size_t held_bytes; /* bytes held now: in use + free blocks not trimmed */
     size_t in_use_bytes;
     buf_pool_class_stats cls[7];
 } buf_pool_stats;
@@ -81,29 +81,29 @@ typedef struct sl_conn sl_conn;
 #define SL_EV_FD 7        /* id: a watched fd; arg: EPOLLIN/EPOLLOUT bits */
 
 /* Close reasons (SL_EV_CLOSED's arg). */
-#define SL_CLOSE_PEER 1      /* the peer closed (EOF, then we closed) */
-#define SL_CLOSE_RESET 2     /* ECONNRESET / EPIPE */
-#define SL_CLOSE_ERROR 3     /* another socket error (err says which) */
-#define SL_CLOSE_IDLE 4      /* kicked by the idle wheel */
-#define SL_CLOSE_SHUTDOWN 5  /* server shutdown */
-#define SL_CLOSE_POOL 6      /* the buffer pool refused a block */
-#define SL_CLOSE_PROTOCOL 7  /* bad input for the connection's protocol */
-#define SL_CLOSE_LOCAL 8     /* closed by its owner (close() after flush) */
-#define SL_CLOSE_ABORT 9     /* aborted by its owner (output dropped) */
+#define SL_CLOSE_PEER 1         /* the peer closed (EOF, then we closed) */
+#define SL_CLOSE_RESET 2        /* ECONNRESET / EPIPE */
+#define SL_CLOSE_ERROR 3        /* another socket error (err says which) */
+#define SL_CLOSE_IDLE 4         /* kicked by the idle wheel */
+#define SL_CLOSE_SHUTDOWN 5     /* server shutdown */
+#define SL_CLOSE_POOL 6         /* the buffer pool refused a block */
+#define SL_CLOSE_PROTOCOL 7     /* bad input for the connection's protocol */
+#define SL_CLOSE_LOCAL 8        /* closed by its owner (close() after flush) */
+#define SL_CLOSE_ABORT 9        /* aborted by its owner (output dropped) */
 #define SL_CLOSE_INPUT_LIMIT 10 /* input over the per-connection maximum */
-#define SL_CLOSE_TIMEOUT 11  /* a timeout other than idle (decided above) */
+#define SL_CLOSE_TIMEOUT 11     /* a timeout other than idle (decided above) */
 #define SL_CLOSE_NREASONS 12
 
 /* 40 bytes; the first four words are what Python reads (as five uint64s:
  * kind | id << 32, arg | err << 32, len, data, conn). */
 typedef struct sl_event {
     uint32_t kind;
-    uint32_t id;       /* the connection's slot, or the watched fd's id */
-    uint32_t arg;      /* SL_EV_DATA: 1 if the bytes were also copied to the turn's data */
+    uint32_t id;  /* the connection's slot, or the watched fd's id */
+    uint32_t arg; /* SL_EV_DATA: 1 if the bytes were also copied to the turn's data */
     int32_t err;
-    uint64_t len;      /* SL_EV_DATA: bytes */
-    const char *data;  /* SL_EV_DATA only; valid until on_events returns */
-    sl_conn *conn;     /* NULL for SL_EV_FD */
+    uint64_t len;     /* SL_EV_DATA: bytes */
+    const char *data; /* SL_EV_DATA only; valid until on_events returns */
+    sl_conn *conn;    /* NULL for SL_EV_FD */
 } sl_event;
 
 typedef struct sl_callbacks {
@@ -116,22 +116,22 @@ typedef struct sl_callbacks {
 } sl_callbacks;
 
 typedef struct sl_conn_config {
-    int edge_triggered;       /* 0: level-triggered (the default) */
-    size_t max_input;         /* bytes buffered unread before close; 0: 1 MiB */
-    size_t high_water;        /* output bytes past which sl_conn_write's answer says pause; 0: 64 KiB */
-    size_t low_water;         /* output bytes that raise SL_EV_RESUME; 0: 16 KiB */
+    int edge_triggered; /* 0: level-triggered (the default) */
+    size_t max_input;   /* bytes buffered unread before close; 0: 1 MiB */
+    size_t high_water;  /* output bytes past which sl_conn_write's answer says pause; 0: 64 KiB */
+    size_t low_water;   /* output bytes that raise SL_EV_RESUME; 0: 16 KiB */
 } sl_conn_config;
 
 typedef struct sl_loop_stats {
     uint64_t turns;
     uint64_t accepted;
-    uint64_t accept_errors;   /* EMFILE, ENFILE, ENOBUFS, ENOMEM: accept paused */
+    uint64_t accept_errors; /* EMFILE, ENFILE, ENOBUFS, ENOMEM: accept paused */
     uint64_t conns_open;
     uint64_t reads;
     uint64_t writes;
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t closed[12];      /* by reason */
+    uint64_t closed[12]; /* by reason */
 } sl_loop_stats;
 
 sl_loop *sl_loop_new(const sl_callbacks *cb, void *ud);
@@ -199,10 +199,10 @@ struct io_buf {
     size_t head;     /* offset of the first valid byte */
     size_t length;   /* valid bytes from head */
     char *data;
-    io_buf *next;    /* free list in the pool, chain in an output_buf */
-    int cls;         /* size class, or -1 for a file range (output_buf) */
-    unsigned flags;  /* the pool's: on a free list, pages given back */
-    int file_fd;     /* file range only: the file; offset in head */
+    io_buf *next;   /* free list in the pool, chain in an output_buf */
+    int cls;        /* size class, or -1 for a file range (output_buf) */
+    unsigned flags; /* the pool's: on a free list, pages given back */
+    int file_fd;    /* file range only: the file; offset in head */
 };
 
 void io_buf_clear(io_buf *b);
@@ -218,9 +218,9 @@ static inline size_t io_buf_room(const io_buf *b) { return b->capacity - b->head
 
 /* input_buf: what was read and not yet consumed (io_buffers.c). */
 typedef struct input_buf {
-    io_buf *buf;      /* NULL while empty */
+    io_buf *buf; /* NULL while empty */
     buf_pool *pool;
-    size_t max;       /* most bytes held; reading stops there */
+    size_t max; /* most bytes held; reading stops there */
 } input_buf;
 
 enum { IB_DATA = 1, IB_AGAIN = 2, IB_EOF = 4, IB_ERROR = 8, IB_FULL = 16, IB_NOMEM = 32 };
@@ -245,7 +245,7 @@ void input_buf_release(input_buf *ib);
 typedef struct output_buf {
     io_buf *head, *tail;
     buf_pool *pool;
-    size_t pending;   /* bytes waiting, file ranges included */
+    size_t pending; /* bytes waiting, file ranges included */
 } output_buf;
 
 void output_buf_init(output_buf *ob, buf_pool *pool);

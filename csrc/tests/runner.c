@@ -27,8 +27,8 @@
 #include "harness.h"
 
 #define MAX_TESTS 256
-#define TEST_TIMEOUT_S 30     /* the child's alarm */
-#define KILL_AFTER_MS 35000   /* the runner's own backstop if the alarm is lost */
+#define TEST_TIMEOUT_S 30   /* the child's alarm */
+#define KILL_AFTER_MS 35000 /* the runner's own backstop if the alarm is lost */
 
 typedef struct test_case {
     const char *name;
@@ -186,9 +186,12 @@ static int run_one(const test_case *t) {
     else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
         snprintf(reason, sizeof reason, "exit status %d%s", WEXITSTATUS(status), san);
     int ok = reason[0] == 0;
-    if (ok && shared->skipped) printf("ok %s # skipped: %s\n", t->name, shared->first);
-    else if (ok) printf("ok %s\n", t->name);
-    else printf("FAIL %s: %s\n", t->name, reason);
+    if (ok && shared->skipped)
+        printf("ok %s # skipped: %s\n", t->name, shared->first);
+    else if (ok)
+        printf("ok %s\n", t->name);
+    else
+        printf("FAIL %s: %s\n", t->name, reason);
     fflush(stdout);
     if (!ok) copy_stderr(err, t->name);
     if (getenv("SLUICE_TEST_TIMES")) fprintf(stderr, "time %s %llu ms\n", t->name, (unsigned long long)took);

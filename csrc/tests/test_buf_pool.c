@@ -74,10 +74,22 @@ TEST(buf_pool_alloc_takes_smallest_class_that_fits) {
     struct {
         size_t n, want;
     } cases[] = {
-        {0, 4 * K},         {1, 4 * K},          {4 * K - 1, 4 * K},    {4 * K, 4 * K},
-        {4 * K + 1, 16 * K}, {16 * K - 1, 16 * K}, {16 * K, 16 * K},     {16 * K + 1, 64 * K},
-        {64 * K, 64 * K},   {64 * K + 1, 256 * K}, {256 * K, 256 * K},   {256 * K + 1, M},
-        {M, M},             {M + 1, 4 * M},       {4 * M, 4 * M},       {4 * M + 1, 8 * M},
+        {0, 4 * K},
+        {1, 4 * K},
+        {4 * K - 1, 4 * K},
+        {4 * K, 4 * K},
+        {4 * K + 1, 16 * K},
+        {16 * K - 1, 16 * K},
+        {16 * K, 16 * K},
+        {16 * K + 1, 64 * K},
+        {64 * K, 64 * K},
+        {64 * K + 1, 256 * K},
+        {256 * K, 256 * K},
+        {256 * K + 1, M},
+        {M, M},
+        {M + 1, 4 * M},
+        {4 * M, 4 * M},
+        {4 * M + 1, 8 * M},
         {8 * M, 8 * M},
     };
     buf_pool *p = empty_pool(0);
@@ -271,9 +283,9 @@ TEST(buf_pool_trim_releases_free_bytes) {
     CHECK_EQ_U(released, 8 * M + 64 * K + 4 * K); /* every free block; not the one in use */
     buf_pool_stats s = stats_of(p);
     CHECK_EQ_U(s.held_bytes, 4 * K);
-    CHECK_EQ_U(s.cls[6].free, 0);           /* unmapped and forgotten */
-    CHECK_EQ_U(s.cls[2].free, 1 * M / (64 * K)); /* slab blocks stay listed, trimmed */
-    CHECK_EQ_U(buf_pool_trim(p), 0);          /* nothing left to give */
+    CHECK_EQ_U(s.cls[6].free, 0);                  /* unmapped and forgotten */
+    CHECK_EQ_U(s.cls[2].free, 1 * M / (64 * K));   /* slab blocks stay listed, trimmed */
+    CHECK_EQ_U(buf_pool_trim(p), 0);               /* nothing left to give */
     io_buf *again = buf_pool_alloc_buf(p, 64 * K); /* a trimmed block counts once more */
     REQUIRE(again != NULL);
     CHECK_EQ_U(stats_of(p).held_bytes, 64 * K + 4 * K);

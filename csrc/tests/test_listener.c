@@ -53,8 +53,10 @@ static void close_all(int *fds, int n) {
 static void accept_burst(int edge) {
     enum { N = 2000 };
     rlim_t have = tu_raise_nofile(8192);
-    if (have < 2 * N + 64) harness_skip("RLIMIT_NOFILE is %llu; %d fds needed", (unsigned long long)have, 2 * N + 64);
-    if (somaxconn() >= 0 && somaxconn() < N) harness_skip("net.core.somaxconn is %ld, below %d", somaxconn(), N);
+    if (have < 2 * N + 64)
+        harness_skip("RLIMIT_NOFILE is %llu; %d fds needed", (unsigned long long)have, 2 * N + 64);
+    if (somaxconn() >= 0 && somaxconn() < N)
+        harness_skip("net.core.somaxconn is %ld, below %d", somaxconn(), N);
     recorder r;
     sl_loop *l = rec_loop(&r);
     int lfd;
@@ -143,7 +145,7 @@ TEST(listener_close_stops_accepting) {
     REQUIRE(c >= 0);
     for (int i = 0; i < 10; i++) CHECK(sl_loop_run_once(l, 5) >= 0);
     CHECK_EQ_U(rec_count(&r, SL_EV_ACCEPT), 0);
-    CHECK(tu_fd_is_open(lfd)); /* the loop does not own it */
+    CHECK(tu_fd_is_open(lfd));                    /* the loop does not own it */
     CHECK_EQ_I(sl_listener_add(l, lfd, NULL), 0); /* the freed slot */
     RUN_UNTIL(l, rec_count(&r, SL_EV_ACCEPT) >= 1, 2000);
     CHECK_EQ_U(rec_count(&r, SL_EV_ACCEPT), 1);

@@ -28,7 +28,8 @@ static atomic_int writev_max_iov;
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
     atomic_fetch_add(&writev_calls, 1);
-    if ((int)msg->msg_iovlen > atomic_load(&writev_max_iov)) atomic_store(&writev_max_iov, (int)msg->msg_iovlen);
+    if ((int)msg->msg_iovlen > atomic_load(&writev_max_iov))
+        atomic_store(&writev_max_iov, (int)msg->msg_iovlen);
     return syscall(SYS_sendmsg, fd, msg, flags);
 }
 
@@ -54,8 +55,10 @@ static void pump(output_buf *ob, int fd, int peer, tu_bytes *got, size_t want, i
         CHECKF(w >= 0, "write2fd: %zd", w);
         if (w < 0) return;
         ssize_t r = tu_read_now(peer, chunk, sizeof chunk);
-        if (r > 0) tu_bytes_add(got, chunk, (size_t)r);
-        else tu_sleep_ms(1);
+        if (r > 0)
+            tu_bytes_add(got, chunk, (size_t)r);
+        else
+            tu_sleep_ms(1);
     }
 }
 

@@ -171,9 +171,12 @@ size_t tu_read_full(int fd, void *buf, size_t n, int timeout_ms) {
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         if (poll(&pf, 1, 10) <= 0) continue;
         ssize_t r = tu_read_now(fd, c + got, n - got);
-        if (r > 0) got += (size_t)r;
-        else if (r == 0) break;
-        else if (errno != EAGAIN && errno != EINTR) break;
+        if (r > 0)
+            got += (size_t)r;
+        else if (r == 0)
+            break;
+        else if (errno != EAGAIN && errno != EINTR)
+            break;
     }
     return got;
 }
@@ -330,8 +333,8 @@ const ev_rec *rec_first(const recorder *r, uint32_t kind) {
 }
 
 sl_conn_config tu_cfg(int edge, size_t max_input, size_t high_water, size_t low_water) {
-    return (sl_conn_config){.edge_triggered = edge, .max_input = max_input, .high_water = high_water,
-                            .low_water = low_water};
+    return (sl_conn_config){
+        .edge_triggered = edge, .max_input = max_input, .high_water = high_water, .low_water = low_water};
 }
 
 sl_conn *tu_adopt_pair(sl_loop *l, const sl_conn_config *cfg, int *client) {

@@ -110,10 +110,10 @@ const ev_rec *rec_first(const recorder *r, uint32_t kind);
 
 /* Turn the loop until cond holds, at most ms milliseconds (and a bounded
  * number of turns); every turn must succeed. Check cond afterwards. */
-#define RUN_UNTIL(l, cond, ms)                                                   \
-    for (uint64_t tu_dl_ = tu_now_ms() + (uint64_t)(ms), tu_n_ = 0;             \
-         !(cond) && tu_now_ms() < tu_dl_ && tu_n_ < 1000000; tu_n_++)           \
-        CHECK(sl_loop_run_once((l), 5) >= 0)
+#define RUN_UNTIL(l, cond, ms)                                                                               \
+    for (uint64_t tu_dl_ = tu_now_ms() + (uint64_t)(ms), tu_n_ = 0;                                          \
+         !(cond) && tu_now_ms() < tu_dl_ && tu_n_ < 1000000; tu_n_++)                                        \
+    CHECK(sl_loop_run_once((l), 5) >= 0)
 
 /* A config in one line. */
 sl_conn_config tu_cfg(int edge, size_t max_input, size_t high_water, size_t low_water);
