@@ -67,7 +67,9 @@ struct buf_pool {
 
 /* Each thread's own address: comparing it costs no call (pthread_self()
  * is a call into libc, and measured a third of an alloc+revert pair). */
-static _Thread_local char owner_mark;
+/* initial-exec: in a shared object the default model would call
+ * __tls_get_addr on every check. */
+static _Thread_local char owner_mark __attribute__((tls_model("initial-exec")));
 #define IS_OWNER(p) ((p)->owner == &owner_mark)
 
 size_t buf_pool_class_size(int i) { return i >= 0 && i < SL_NUM_CLASSES ? class_size[i] : 0; }

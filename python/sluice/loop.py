@@ -207,7 +207,12 @@ class Loop:
                         pos += size
                     else:
                         chunk = _unpack(events[k // _EV_WORDS].data, size)
-                    conns[cid]._data(chunk)
+                    transport = conns[cid]
+                    receive = transport._receive
+                    if receive is not None:
+                        receive(chunk)
+                    else:
+                        transport._data(chunk)
                 elif kind == EV_ACCEPT:
                     self._listeners[words[k + 1] & _LOW32]._accept(events[k // _EV_WORDS].conn, cid)
                 elif kind == EV_CLOSED:

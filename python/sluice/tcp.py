@@ -83,7 +83,7 @@ class Transport:
 
     __slots__ = (
         "_loop", "_c", "_id", "_protocol", "_server", "_closing", "_closed",
-        "_write_paused", "_high", "_extra", "_buffered", "close_reason",
+        "_write_paused", "_high", "_extra", "_buffered", "_receive", "close_reason",
     )  # fmt: skip
 
     def __init__(self, loop, c, conn_id: int, protocol, server=None, high_water: int = 64 * 1024):
@@ -98,6 +98,9 @@ class Transport:
         self._high = high_water
         self._extra: dict | None = None
         self._buffered = isinstance(protocol, BufferedProtocol)
+        # The loop calls this directly for each chunk while the connection
+        # is open and the protocol plain (one Python frame less per read).
+        self._receive = None if self._buffered else protocol.data_received
         self.close_reason: str | None = None
 
     # ---- from the loop -------------------------------------------------------
@@ -137,6 +140,7 @@ class Transport:
             self._closing = True
             on_error = self._extra.pop("_on_error", None) if self._extra else None
             self._extra = {"_connect_failed": True}
+            self._receive = None
             exc = OSError(err, f"connect: {os.strerror(err)}")
             if on_error is not None:
                 on_error(exc)
@@ -149,6 +153,7 @@ class Transport:
 
     def _lost(self, reason: int, err: int) -> None:
         self._closing = True
+        self._receive = None
         self._closed = True
         self._c = ffi.NULL
         self.close_reason = CLOSE_REASONS.get(reason, str(reason))
@@ -161,6 +166,7 @@ class Transport:
 
     def _detach(self) -> None:  # the loop is being freed
         self._closing = self._closed = True
+        self._receive = None
         self._c = ffi.NULL
 
     # ---- asyncio's Transport API --------------------------------------------
@@ -220,6 +226,7 @@ class Transport:
         if self._closing and graceful:
             return
         self._closing = True
+        self._receive = None
         lib.sl_conn_close(self._c, reason, 1 if graceful else 0)
 
     def pause_reading(self) -> None:
@@ -239,6 +246,7 @@ class Transport:
     def set_protocol(self, protocol) -> None:
         self._protocol = protocol
         self._buffered = isinstance(protocol, BufferedProtocol)
+        self._receive = None if self._buffered or self._closing else protocol.data_received
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if self._extra is None:
