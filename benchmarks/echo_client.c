@@ -54,9 +54,7 @@ typedef struct conn {
     unsigned char *out, *in;
 } conn;
 
-static struct {
-    uint64_t connect, read, write, eof, mismatch, stalled;
-} err;
+static struct { uint64_t connect, read, write, eof, mismatch, stalled; } err;
 
 static uint64_t lat[LAT_BUCKETS];
 static size_t size;
@@ -252,10 +250,13 @@ int main(int argc, char **argv) {
                 alive++;
                 pending--;
                 c->state = C_SENDING;
-                if (hold) send_next(c, t);
-                else set_events(c, 0);
+                if (hold)
+                    send_next(c, t);
+                else
+                    set_events(c, 0);
             } else if (hold && c->state != C_DEAD) {
-                if (c->state == C_SENDING) send_rest(c);
+                if (c->state == C_SENDING)
+                    send_rest(c);
                 else if (read_echo(c) == 1) {
                     held++;
                     c->state = C_DONE;
@@ -272,11 +273,13 @@ int main(int argc, char **argv) {
 
     if (hold) {
         double deadline = now_s() + 60;
-        while (held + (int)(err.connect + err.read + err.write + err.eof + err.mismatch) < n && now_s() < deadline) {
+        while (held + (int)(err.connect + err.read + err.write + err.eof + err.mismatch) < n &&
+               now_s() < deadline) {
             int k = epoll_wait(epfd, evs, MAX_EVENTS, 100);
             for (int i = 0; i < k; i++) {
                 conn *c = evs[i].data.ptr;
-                if (c->state == C_SENDING) send_rest(c);
+                if (c->state == C_SENDING)
+                    send_rest(c);
                 else if (c->state == C_READING && read_echo(c) == 1) {
                     held++;
                     c->state = C_DONE;
@@ -286,7 +289,8 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < n; i++)
             if (conns[i].state == C_SENDING || conns[i].state == C_READING) err.stalled++;
-        printf("{\"event\": \"held\", \"conns\": %d, \"held\": %d, \"connect_s\": %.3f, ", n, held, now_s() - t_connect);
+        printf("{\"event\": \"held\", \"conns\": %d, \"held\": %d, \"connect_s\": %.3f, ", n, held,
+               now_s() - t_connect);
         print_errors();
         printf("}\n");
         fflush(stdout);
@@ -342,7 +346,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) alive += conns[i].state != C_DEAD;
     double window = t_stop - t_start;
     printf("{\"event\": \"result\", \"conns\": %d, \"alive\": %d, \"size\": %zu, \"window_s\": %.4f, "
-           "\"messages\": %llu, \"messages_total\": %llu, \"msgs_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, ",
+           "\"messages\": %llu, \"messages_total\": %llu, \"msgs_per_s\": %.1f, \"p50_us\": %.1f, "
+           "\"p99_us\": %.1f, ",
            n, alive, size, window, (unsigned long long)done, (unsigned long long)total, done / window,
            percentile(lat_n, 0.50), percentile(lat_n, 0.99));
     print_errors();

@@ -127,8 +127,10 @@ static void *releaser_main(void *arg) {
         }
         int p = atomic_load_explicit(&use_pool, memory_order_relaxed);
         for (int k = 0; k < BATCH && p != 2; k++) {
-            if (p) buf_pool_revert(pool, slots[k]);
-            else free(slots[k]);
+            if (p)
+                buf_pool_revert(pool, slots[k]);
+            else
+                free(slots[k]);
         }
         atomic_store_explicit(&turn, 0, memory_order_release);
     }
