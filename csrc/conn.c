@@ -190,7 +190,7 @@ static void conn_read(sl_conn *c, uint32_t revents) {
     sl_loop *l = c->loop;
     size_t before = input_buf_length(&c->in);
     int err = 0;
-    int r = input_buf_read_data(&c->in, c->fd, c->flags & CF_EDGE, &err);
+    int r = input_buf_read_data(&c->in, c->fd, &err);
     size_t got = input_buf_length(&c->in) - before;
     l->stats.reads++;
     if (got) {

@@ -324,6 +324,11 @@ int sl_loop_run_once(sl_loop *l, int timeout_ms) {
             conn_free(e->conn);
     }
     l->nev = 0;
+    if (l->copy_cap > ((size_t)4 << 20)) { /* a burst grew it: do not keep it */
+        free(l->copy);
+        l->copy = NULL;
+        l->copy_cap = 0;
+    }
     flush_dirty(l);
     return (int)handed;
 }

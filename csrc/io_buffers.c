@@ -73,7 +73,7 @@ static int input_buf_make_room(input_buf *ib, int fd) {
     return 0;
 }
 
-int input_buf_read_data(input_buf *ib, int fd, int until_again, int *err) {
+int input_buf_read_data(input_buf *ib, int fd, int *err) {
     int flags = 0;
     for (;;) {
         if (!ib->buf && !(ib->buf = buf_pool_alloc_buf(ib->pool, 0))) return flags | IB_NOMEM;
@@ -106,7 +106,6 @@ int input_buf_read_data(input_buf *ib, int fd, int until_again, int *err) {
             flags |= IB_ERROR;
         }
         if (b->length == 0) input_buf_release(ib);
-        SL_UNUSED(until_again);
         return flags;
     }
 }

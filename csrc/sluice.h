@@ -230,10 +230,9 @@ void input_buf_init(input_buf *ib, buf_pool *pool, size_t max);
  * maximum. A short read proves the socket was drained at that moment, so an
  * edge-triggered caller needs no further read to see EAGAIN: data arriving
  * later raises a new edge, and a FIN already queued shows as EPOLLRDHUP in
- * the event that led here (conn.c reads again next turn then). until_again
- * is kept for callers that want it spelled out; it changes nothing.
+ * the event that led here (conn.c reads again next turn then).
  * Returns IB_* bits; *err gets errno on IB_ERROR. */
-int input_buf_read_data(input_buf *ib, int fd, int until_again, int *err);
+int input_buf_read_data(input_buf *ib, int fd, int *err);
 const char *input_buf_data(const input_buf *ib);
 size_t input_buf_length(const input_buf *ib);
 /* Consume n bytes; the block goes back to the pool when none remain. */

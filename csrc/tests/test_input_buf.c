@@ -26,7 +26,7 @@ TEST(input_buf_small_read) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    int r = input_buf_read_data(&ib, sv[0], 0, &err);
+    int r = input_buf_read_data(&ib, sv[0], &err);
     CHECK(r & IB_DATA);
     CHECK_EQ_I(r & (IB_ERROR | IB_EOF | IB_FULL | IB_NOMEM), 0);
     CHECK_EQ_U(input_buf_length(&ib), 5);
@@ -57,7 +57,7 @@ TEST(input_buf_grows_across_classes_in_one_block) {
     input_buf_init(&ib, p, 0);
     int err = 0, flags = 0;
     for (int i = 0; i < 50 && input_buf_length(&ib) < N; i++) {
-        flags |= input_buf_read_data(&ib, server, 0, &err);
+        flags |= input_buf_read_data(&ib, server, &err);
         if (input_buf_length(&ib) < N) tu_sleep_ms(2);
     }
     CHECK(flags & IB_DATA);
@@ -82,7 +82,7 @@ TEST(input_buf_eagain_on_empty_socket_holds_no_block) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], 0, &err), IB_AGAIN);
+    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], &err), IB_AGAIN);
     CHECK(ib.buf == NULL);
     CHECK_EQ_U(input_buf_length(&ib), 0);
     CHECK(input_buf_data(&ib) == NULL);
@@ -100,7 +100,7 @@ TEST(input_buf_eof_on_empty_socket_holds_no_block) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], 0, &err), IB_EOF);
+    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], &err), IB_EOF);
     CHECK(ib.buf == NULL);
     CHECK_EQ_U(tu_pool_in_use(p), 0);
     close(sv[0]);
@@ -108,10 +108,9 @@ TEST(input_buf_eof_on_empty_socket_holds_no_block) {
 }
 
 /* Data, then EOF (the peer wrote and closed). A short read ends a call
- * whatever until_again says (sluice.h: it proves the socket was drained at
- * that moment), so the data comes first; the next call reports the EOF and
- * keeps the data it holds. */
-static void eof_after_data(int until_again) {
+ * (sluice.h: it proves the socket was drained at that moment), so the data
+ * comes first; the next call reports the EOF and keeps the data it holds. */
+TEST(input_buf_eof_after_data_keeps_data) {
     buf_pool *p = tu_empty_pool(0);
     int sv[2];
     REQUIRE(tu_socketpair(sv) == 0);
@@ -120,23 +119,20 @@ static void eof_after_data(int until_again) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    int r = input_buf_read_data(&ib, sv[0], until_again, &err);
+    int r = input_buf_read_data(&ib, sv[0], &err);
     CHECKF(r == (IB_DATA | IB_AGAIN), "first read_data returned %#x, want IB_DATA|IB_AGAIN", r);
-    r = input_buf_read_data(&ib, sv[0], until_again, &err);
+    r = input_buf_read_data(&ib, sv[0], &err);
     CHECKF(r == IB_EOF, "second read_data returned %#x, want IB_EOF", r);
     CHECK_EQ_U(input_buf_length(&ib), 10);
     CHECK(input_buf_data(&ib) && memcmp(input_buf_data(&ib), "last words", 10) == 0);
     CHECK_EQ_U(tu_pool_in_use(p), 1);
-    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], until_again, &err), IB_EOF); /* EOF stays EOF */
+    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], &err), IB_EOF); /* EOF stays EOF */
     CHECK_EQ_U(input_buf_length(&ib), 10);
     input_buf_release(&ib);
     CHECK_EQ_U(tu_pool_in_use(p), 0);
     close(sv[0]);
     buf_pool_free(p);
 }
-
-TEST(input_buf_eof_after_data_keeps_data) { eof_after_data(0); }
-TEST(input_buf_eof_after_data_keeps_data_until_again) { eof_after_data(1); }
 
 /* Reading stops at max: nothing beyond it is taken from the kernel. */
 TEST(input_buf_stops_at_max) {
@@ -150,19 +146,19 @@ TEST(input_buf_stops_at_max) {
     input_buf ib;
     input_buf_init(&ib, p, MAX);
     int err = 0;
-    int r = input_buf_read_data(&ib, sv[0], 1, &err);
+    int r = input_buf_read_data(&ib, sv[0], &err);
     CHECK(r & IB_DATA);
     CHECK(r & IB_FULL);
     CHECK_EQ_U(input_buf_length(&ib), MAX);
     CHECK_EQ_U(tu_mismatch(input_buf_data(&ib), input_buf_length(&ib), 0, 3), MAX);
     CHECK_EQ_I(waiting(sv[0]), N - MAX);
     /* Full: another call reads nothing more. */
-    CHECK(input_buf_read_data(&ib, sv[0], 1, &err) & IB_FULL);
+    CHECK(input_buf_read_data(&ib, sv[0], &err) & IB_FULL);
     CHECK_EQ_U(input_buf_length(&ib), MAX);
     CHECK_EQ_I(waiting(sv[0]), N - MAX);
     /* Consumed: the next read carries on where the last stopped. */
     input_buf_pop(&ib, MAX);
-    r = input_buf_read_data(&ib, sv[0], 1, &err);
+    r = input_buf_read_data(&ib, sv[0], &err);
     CHECK(r & IB_FULL);
     CHECK_EQ_U(input_buf_length(&ib), MAX);
     CHECK_EQ_U(tu_mismatch(input_buf_data(&ib), input_buf_length(&ib), MAX, 3), MAX);
@@ -190,7 +186,7 @@ TEST(input_buf_pop_to_empty_releases_block) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    REQUIRE(input_buf_read_data(&ib, sv[0], 0, &err) & IB_DATA);
+    REQUIRE(input_buf_read_data(&ib, sv[0], &err) & IB_DATA);
     input_buf_pop(&ib, 2);
     CHECK_EQ_U(input_buf_length(&ib), 3);
     CHECK(memcmp(input_buf_data(&ib), "llo", 3) == 0);
@@ -217,11 +213,11 @@ TEST(input_buf_reuses_consumed_front_before_growing) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    REQUIRE(input_buf_read_data(&ib, sv[0], 0, &err) & IB_DATA);
+    REQUIRE(input_buf_read_data(&ib, sv[0], &err) & IB_DATA);
     REQUIRE(input_buf_length(&ib) == 4 * K);
     input_buf_pop(&ib, 1000);
     REQUIRE(write(sv[1], out + 4 * K, 500) == 500);
-    CHECK(input_buf_read_data(&ib, sv[0], 0, &err) & IB_DATA);
+    CHECK(input_buf_read_data(&ib, sv[0], &err) & IB_DATA);
     CHECK_EQ_U(input_buf_length(&ib), 4 * K - 1000 + 500);
     CHECK_EQ_U(ib.buf->capacity, 4 * K);
     CHECK_EQ_U(ib.buf->head, 0);
@@ -244,7 +240,7 @@ TEST(input_buf_bad_fd_is_ib_error_with_errno) {
         input_buf ib;
         input_buf_init(&ib, p, 0);
         int err = 0;
-        int r = input_buf_read_data(&ib, fds[i], 0, &err);
+        int r = input_buf_read_data(&ib, fds[i], &err);
         CHECK_EQ_I(r, IB_ERROR);
         CHECK_EQ_I(err, EBADF);
         CHECK(ib.buf == NULL);
@@ -262,7 +258,7 @@ TEST(input_buf_reset_is_ib_error_econnreset) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    int r = input_buf_read_data(&ib, server, 0, &err);
+    int r = input_buf_read_data(&ib, server, &err);
     CHECK(r & IB_ERROR);
     CHECK_EQ_I(err, ECONNRESET);
     CHECK(ib.buf == NULL);
@@ -282,7 +278,7 @@ TEST(input_buf_pool_refusal_is_ib_nomem_keeping_data) {
     input_buf ib;
     input_buf_init(&ib, p, 0);
     int err = 0;
-    int r = input_buf_read_data(&ib, sv[0], 0, &err);
+    int r = input_buf_read_data(&ib, sv[0], &err);
     CHECK_EQ_I(r, IB_DATA | IB_NOMEM);
     CHECK_EQ_U(input_buf_length(&ib), 4 * K);
     CHECK_EQ_U(tu_mismatch(input_buf_data(&ib), input_buf_length(&ib), 0, 5), 4 * K);
@@ -294,7 +290,7 @@ TEST(input_buf_pool_refusal_is_ib_nomem_keeping_data) {
     io_buf *hog = buf_pool_alloc_buf(p, 4 * K);
     REQUIRE(hog != NULL);
     int before = waiting(sv[0]);
-    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], 0, &err), IB_NOMEM);
+    CHECK_EQ_I(input_buf_read_data(&ib, sv[0], &err), IB_NOMEM);
     CHECK_EQ_I(waiting(sv[0]), before);
     buf_pool_revert(p, hog);
     close(sv[0]);
