@@ -16,7 +16,10 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 CSRC = "csrc"
-SOURCES = ["buf_pool.c", "io_buf.c", "io_buffers.c", "event_loop.c", "conn.c"]
+# Every .c file of csrc/ (not its tests/) is part of the core.
+SOURCES = sorted(p.name for p in (HERE / CSRC).glob("*.c"))
+# sluice.h first (the others use its types), then each unit's own header.
+HEADERS = ["sluice.h"] + sorted(p.name for p in (HERE / CSRC).glob("*.h") if p.name not in ("sluice.h", "core.h"))
 
 CALLBACKS = """
 extern "Python" void _sl_on_events(void *ud, sl_event *events, size_t n, const char *data, size_t data_len);
@@ -24,13 +27,18 @@ extern "Python" void _sl_on_log(void *ud, int level, const char *msg);
 """
 
 
-def header_cdef(path: Path = HERE / CSRC / "sluice.h") -> str:
-    """The text between the CDEF-BEGIN and CDEF-END markers of the header."""
+def header_cdef(path: Path) -> str:
+    """The text between the CDEF-BEGIN and CDEF-END markers of one header."""
     text = path.read_text()
     match = re.search(r"/\* CDEF-BEGIN \*/(.*?)/\* CDEF-END \*/", text, re.S)
     if not match:
         raise RuntimeError(f"{path}: no CDEF-BEGIN/CDEF-END section")
     return match.group(1)
+
+
+def core_cdef() -> str:
+    """The marked sections of every public header, sluice.h first."""
+    return "".join(header_cdef(HERE / CSRC / name) for name in HEADERS)
 
 
 def compile_args() -> list[str]:
@@ -43,10 +51,10 @@ def compile_args() -> list[str]:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(header_cdef() + CALLBACKS)
+ffibuilder.cdef(core_cdef() + CALLBACKS)
 ffibuilder.set_source(
     "sluice._core",
-    '#include "sluice.h"',
+    "".join(f'#include "{name}"\n' for name in HEADERS),
     sources=[f"{CSRC}/{name}" for name in SOURCES],
     include_dirs=[CSRC],
     extra_compile_args=compile_args(),

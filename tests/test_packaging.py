@@ -27,7 +27,7 @@ def load_build_module():
 def test_every_function_of_the_header_section_is_in_the_extension():
     from sluice._binding import lib
 
-    cdef = re.sub(r"/\*.*?\*/", "", load_build_module().header_cdef(), flags=re.S)
+    cdef = re.sub(r"/\*.*?\*/", "", load_build_module().core_cdef(), flags=re.S)
     # prototypes start at column 0; struct members are indented
     funcs = re.findall(r"^(?!typedef)[A-Za-z_][\w\s\*]*?\b(\w+)\(", cdef, flags=re.M)
     assert len(funcs) > 20
@@ -36,7 +36,7 @@ def test_every_function_of_the_header_section_is_in_the_extension():
 
 
 def test_the_header_section_holds_no_preprocessor_lines_cffi_cannot_parse():
-    cdef = load_build_module().header_cdef()
+    cdef = load_build_module().core_cdef()
     for line in cdef.splitlines():
         if line.startswith("#"):
             assert re.match(r"#define \w+ -?\d+\b", line), line

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import sys
 
 import click
 
 from . import __version__
 from .log import setup_logging
+
+log = logging.getLogger("sluice")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,33 +20,139 @@ def main() -> None:
     """Sluice: network servers over a small C core."""
 
 
-@main.command()
-@click.option("--bind", default="127.0.0.1:7000", show_default=True, help="HOST:PORT to listen on.")
-@click.option(
-    "--idle-timeout",
-    type=float,
-    default=8.0,
-    show_default=True,
-    help="Close a connection silent this many seconds (0: never).",
-)
-@click.option("--edge-triggered/--level-triggered", default=False, show_default=True, help="epoll mode.")
-@click.option("--backlog", type=click.IntRange(1), default=1024, show_default=True, help="listen() backlog.")
-@click.option("--log-level", default="info", show_default=True, help="debug, info, warning or error.")
-def echo(bind: str, idle_timeout: float, edge_triggered: bool, backlog: int, log_level: str) -> None:
-    """A TCP echo server: every byte back to its sender."""
-    from .echo import parse_bind, serve_echo
+def process_options(f):
+    """The master-worker flags, shared by every serving command."""
+    options = [
+        click.option(
+            "--bind",
+            "binds",
+            multiple=True,
+            help="HOST:PORT to listen on (repeat for several).",
+        ),
+        click.option(
+            "--workers",
+            "-w",
+            type=click.IntRange(0),
+            default=None,
+            help="Worker processes [default: the number of CPUs]; 0: serve in this one process, no master.",
+        ),
+        click.option("--timeout", type=float, default=30.0, show_default=True, help="Kill a worker silent this long."),
+        click.option(
+            "--graceful-timeout",
+            type=float,
+            default=30.0,
+            show_default=True,
+            help="Seconds a draining worker may take before what remains is closed.",
+        ),
+        click.option("--max-requests", type=click.IntRange(0), default=0, help="Recycle a worker after about N."),
+        click.option("--max-requests-jitter", type=click.IntRange(0), default=0, help="Spread recycling by up to J."),
+        click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Write the master's pid here."),
+        click.option("--reuse-port", is_flag=True, help="One SO_REUSEPORT socket per worker instead of one shared."),
+        click.option("--preload", is_flag=True, help="Load the application in the master, before forking."),
+        click.option("--backlog", type=click.IntRange(1), default=1024, show_default=True, help="listen() backlog."),
+        click.option("--error-log", default="-", show_default=True, help="Error log file ('-': stderr)."),
+        click.option("--log-level", default="info", show_default=True, help="debug, info, warning or error."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
 
+
+def tcp_options(f):
+    f = click.option("--edge-triggered/--level-triggered", default=False, show_default=True, help="epoll mode.")(f)
+    return click.option(
+        "--idle-timeout",
+        type=float,
+        default=8.0,
+        show_default=True,
+        help="Close a connection silent this many seconds (0: never).",
+    )(f)
+
+
+def _config(app: str | None, kw: dict, default_bind: str, options: dict):
+    from .arbiter import Config, default_workers
+
+    workers = kw.pop("workers")
+    binds = list(kw.pop("binds")) or [default_bind]
+    cfg = Config(binds=binds, app=app, workers=workers or default_workers(), options=options, **kw)
     try:
-        parse_bind(bind)
-        setup_logging(log_level)
+        cfg.check()
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    return cfg, workers == 0
+
+
+def _serve(what: str, cfg, single: bool) -> None:
+    """Run cfg under a master (or in this process with --workers 0)."""
+    from .arbiter import Arbiter, ArbiterError
+    from .echo import serve_single, tcp_builder
+
+    try:
+        setup_logging(cfg.log_level, None if cfg.error_log == "-" else cfg.error_log)
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    def listening(names: list[str]) -> None:
+        log.info("%s on %s", what, ", ".join(names))
+
+    if single:
+        try:
+            serve_single(cfg, on_listening=listening)
+        except OSError as exc:
+            click.echo(f"sluice: cannot listen on {', '.join(cfg.binds)}: {exc.strerror or exc}", err=True)
+            sys.exit(1)
+        return
+    arbiter = Arbiter(functools.partial(lambda c: c, cfg), tcp_builder, on_listening=listening)
+    try:
+        code = arbiter.run()
+    except ArbiterError as exc:
+        click.echo(f"sluice: {exc}", err=True)
+        sys.exit(exc.code)
+    except OSError as exc:
+        click.echo(f"sluice: cannot listen on {', '.join(cfg.binds)}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    if code:
+        sys.exit(code)
+
+
+def _tcp_server_options(idle_timeout: float, edge_triggered: bool) -> dict:
     if idle_timeout < 0:
         raise click.BadParameter("--idle-timeout: must be 0 (never) or a positive number of seconds")
+    return {"idle_timeout": idle_timeout or None, "edge_triggered": edge_triggered}
+
+
+@main.command()
+@process_options
+@tcp_options
+def echo(idle_timeout: float, edge_triggered: bool, **kw) -> None:
+    """A TCP echo server: every byte back to its sender (default bind 127.0.0.1:7000)."""
+    cfg, single = _config(None, kw, "127.0.0.1:7000", _tcp_server_options(idle_timeout, edge_triggered))
+    _serve("echo server", cfg, single)
+
+
+@main.command()
+@click.argument("app")
+@process_options
+@tcp_options
+def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
+    """Serve APP, a TCP protocol factory ('module:Class'), as asyncio would."""
+    cfg, single = _config(app, kw, "127.0.0.1:7000", _tcp_server_options(idle_timeout, edge_triggered))
+    _serve(f"tcp server ({app})", cfg, single)
+
+
+@main.command("signal")
+@click.argument("action", type=click.Choice(["reload", "stop", "quit", "reopen", "incr", "decr"]))
+@click.option("--pid-file", type=click.Path(dir_okay=False), required=True, help="The master's pid file.")
+@click.option("--wait", type=float, default=60.0, show_default=True, help="reload: seconds to wait for new workers.")
+def signal_(action: str, pid_file: str, wait: float) -> None:
+    """Signal a running master: reload (HUP), stop (INT, fast), quit (QUIT,
+    graceful), reopen (USR1), incr (TTIN), decr (TTOU)."""
+    from .control import ControlError, send
+
     try:
-        serve_echo(bind, idle_timeout=idle_timeout or None, edge_triggered=edge_triggered, backlog=backlog)
-    except OSError as exc:
-        click.echo(f"sluice echo: cannot listen on {bind}: {exc.strerror or exc}", err=True)
+        send(action, pid_file, wait=wait, out=click.echo)
+    except ControlError as exc:
+        click.echo(f"sluice signal: {exc}", err=True)
         sys.exit(1)
 
 

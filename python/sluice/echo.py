@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 
-from .loop import Loop
-from .tcp import Protocol
+from .arbiter import parse_bind  # noqa: F401  (re-exported)
+from .tcp import Protocol, Server
 
 log = logging.getLogger("sluice.echo")
 
@@ -20,61 +19,55 @@ class EchoProtocol(Protocol):
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)
 
+    def stop_requested(self) -> None:
+        # During a drain, each connection closes right after its next echo
+        # has left: a client with one message in flight gets its answer,
+        # then EOF, and reconnects to a worker that is still accepting.
+        # (The transport calls the cached receiver directly; swap it rather
+        # than test a flag on every message.)
+        if not self.transport.is_closing():
+            self.transport._receive = self._echo_then_close
+
+    def _echo_then_close(self, data: bytes) -> None:
+        self.transport.write(data)
+        self.transport.close()
+
     def eof_received(self) -> bool:
         self.transport.close()  # after what was echoed has left
         return True
 
 
-def parse_bind(bind: str) -> tuple[str, int]:
-    """'HOST:PORT', '[V6]:PORT' or ':PORT' -> (host, port)."""
-    host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"bind: expected HOST:PORT, got {bind!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+def tcp_builder(loop, sockets, app, options: dict) -> list:
+    """A worker's servers for a TCP protocol factory (app) on the sockets
+    the master made."""
+    factory = app or EchoProtocol
+    return [Server(loop, factory, sock=sockets, **options)]
 
 
-def serve_echo(
-    bind: str = "127.0.0.1:7000",
-    *,
-    idle_timeout: float | None = 8.0,
-    edge_triggered: bool = False,
-    backlog: int = 1024,
-    ready=None,
-) -> None:
-    """Serve until SIGINT or SIGTERM; ready(server) is called once listening."""
-    host, port = parse_bind(bind)
-    with Loop() as loop:
-        server = loop.create_server(
-            EchoProtocol,
-            host,
-            port,
-            backlog=backlog,
-            edge_triggered=edge_triggered,
-            idle_timeout=idle_timeout,
-        )
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, loop.stop)
-        names = ", ".join(_name(s.getsockname()) for s in server.sockets)
-        log.info(
-            "echo server on %s (%s-triggered, idle timeout %s)",
-            names,
-            "edge" if edge_triggered else "level",
-            f"{idle_timeout:g} s" if idle_timeout else "off",
-        )
-        if ready is not None:
-            ready(server)
-        loop.run()
-        stats = loop.stats()
-        log.info(
-            "stopping: %d connections served, %d closed idle, %d accept errors (EMFILE and the like)",
-            stats["accepted"],
-            stats["closed"]["idle"],
-            stats["accept_errors"],
-        )
-        server.close()
+def serve_single(cfg, on_listening=None) -> None:
+    """cfg (an arbiter.Config) served in this one process, no master: the
+    same worker (drain on TERM, fast stop on INT) without supervision."""
+    from . import scoreboard
+    from .arbiter import listen, sockname
+    from .worker import Worker
 
-
-def _name(addr) -> str:
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    sockets = [s for bind in cfg.binds for s in listen(bind, cfg.backlog, cfg.reuse_port)]
+    if on_listening is not None:
+        on_listening([sockname(s) for s in sockets])
+    board = scoreboard.Scoreboard.create(1, named=False)
+    board.claim(0, 0)
+    status = Worker(
+        board=board,
+        slot=0,
+        master_pid=None,
+        sockets=sockets,
+        builder=tcp_builder,
+        app_spec=cfg.app,
+        options=cfg.options,
+        timeout=cfg.timeout,
+        graceful_timeout=cfg.graceful_timeout,
+        max_requests=0,
+    ).run()
+    board.close()
+    if status:
+        raise SystemExit(status)

@@ -40,6 +40,43 @@ def setup_logging(level: str | int = "info", error_log: str | None = None) -> lo
     return handler
 
 
+def reopen_logs() -> int:
+    """Reopen every log file sluice writes (logrotate's contract, on USR1):
+    the old name may have been moved away; the new file is created. Returns
+    how many files were reopened."""
+    n = 0
+    for log in (logger, *_children(logger)):
+        for handler in log.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.acquire()
+                try:
+                    new = open(handler.baseFilename, handler.mode, encoding=handler.encoding)  # noqa: SIM115
+                    old = handler.setStream(new)
+                    if old is not None:
+                        old.close()
+                finally:
+                    handler.release()
+                n += 1
+    return n
+
+
+def _children(parent: logging.Logger) -> list[logging.Logger]:
+    prefix = parent.name + "."
+    return [
+        log
+        for name, log in logging.Logger.manager.loggerDict.items()
+        if name.startswith(prefix) and isinstance(log, logging.Logger)
+    ]
+
+
+def error_stream():
+    """The stream of the error log (for faulthandler's stack dumps)."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and hasattr(handler.stream, "fileno"):
+            return handler.stream
+    return sys.stderr
+
+
 class RateLimiter:
     """Allow ``burst`` events per ``period`` seconds for each key."""
 

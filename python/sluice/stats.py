@@ -35,6 +35,7 @@ def loop_stats(c_loop) -> dict:
     lib.sl_loop_get_stats(c_loop, s)
     out = {name: getattr(s, name) for name in _LOOP_FIELDS}
     out["closed"] = {CLOSE_REASONS[r]: s.closed[r] for r in CLOSE_REASONS}
+    out["closed_by_code"] = list(s.closed)
     return out
 
 

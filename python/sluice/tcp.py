@@ -40,6 +40,12 @@ class BaseProtocol:
     def resume_writing(self) -> None:
         pass
 
+    def stop_requested(self) -> None:
+        """The server is stopping gracefully (TERM, QUIT, a reload): finish
+        what is in flight, then close. By default nothing happens, and the
+        connection stays until the peer closes it, the idle wheel kicks it,
+        or the graceful timeout ends the drain."""
+
 
 class Protocol(BaseProtocol):
     """Bytes arrive in data_received (as asyncio.Protocol)."""
@@ -397,8 +403,9 @@ class Server:
     def _idle_tick(self) -> None:
         self._idle.advance(self._loop.now_ms())
 
-    def close(self) -> None:
-        """Stop listening; open connections stay (close_clients() ends them)."""
+    def stop_accepting(self) -> None:
+        """Stop listening (this process's sockets); connections and the idle
+        wheel go on. A socket shared with other processes stays open there."""
         for lid in self._ids:
             if not self._loop._closed:
                 lib.sl_listener_close(self._loop._c, lid)
@@ -406,13 +413,31 @@ class Server:
         self._ids = []
         for s in self.sockets:
             s.close()
+
+    def close(self) -> None:
+        """Stop listening and stop the idle wheel; open connections stay
+        (close_clients() ends them)."""
+        self.stop_accepting()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
 
-    def close_clients(self) -> None:
+    def request_stop(self) -> None:
+        """A graceful stop has begun: each protocol's stop_requested() is
+        called so it can finish what is in flight and then close."""
         for transport in list(self.transports):
-            transport._close(lib.SL_CLOSE_SHUTDOWN, graceful=True)
+            stop = getattr(transport._protocol, "stop_requested", None)
+            if stop is not None:
+                try:
+                    stop()
+                except Exception as exc:
+                    self._loop._protocol_failed(0, transport._id, exc)
+
+    def close_clients(self, abort: bool = False) -> None:
+        """Close every connection with reason "server shutdown" (abort: now,
+        dropping unsent output; else once the output has left)."""
+        for transport in list(self.transports):
+            transport._close(lib.SL_CLOSE_SHUTDOWN, graceful=not abort)
 
     def is_serving(self) -> bool:
         return bool(self._ids)

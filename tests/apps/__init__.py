@@ -1,0 +1,1 @@
+"""Applications of the tests' own, served by `sluice tcp` in subprocesses."""
