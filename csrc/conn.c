@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,12 @@ sl_conn *conn_new(sl_loop *l, int fd, const sl_conn_config *cfg, int connecting)
     c->low_water = (uint32_t)(cfg->low_water ? cfg->low_water : SL_DEFAULT_LOW_WATER);
     if (c->low_water > c->high_water) c->low_water = c->high_water;
     c->last_active_ms = l->now_ms;
+    if (cfg->protocol == SL_PROTO_HTTP1 && http_conn_init(c) != 0) {
+        l->free_ids[l->n_free_ids++] = id;
+        close(fd);
+        free(c);
+        return NULL;
+    }
     input_buf_init(&c->in, l->pool, cfg->max_input);
     output_buf_init(&c->out, l->pool);
     int one = 1;
@@ -86,6 +93,7 @@ sl_conn *conn_new(sl_loop *l, int fd, const sl_conn_config *cfg, int connecting)
         l->conns[id] = NULL; /* a fresh slot holds realloc's garbage; sl_loop_free reads it */
         l->free_ids[l->n_free_ids++] = id;
         close(fd);
+        http_conn_free(c);
         free(c);
         return NULL;
     }
@@ -102,7 +110,7 @@ void conn_mark_dirty(sl_conn *c) {
 }
 
 /* Decide a close; the flush carries it out. The first reason wins. */
-static void conn_decide_close(sl_conn *c, int reason, int err) {
+void conn_decide_close(sl_conn *c, int reason, int err) {
     if (!c->close_reason) {
         c->close_reason = (uint16_t)reason;
         c->close_err = err;
@@ -120,7 +128,7 @@ static void conn_do_close(sl_conn *c) {
     input_buf_release(&c->in);
     output_buf_release(&c->out);
     c->state = CONN_CLOSED;
-    int reason = c->close_reason ? c->close_reason : SL_CLOSE_LOCAL;
+    int reason = http_close_reason(c, c->close_reason ? c->close_reason : SL_CLOSE_LOCAL);
     if (reason < SL_CLOSE_NREASONS) l->stats.closed[reason]++;
     l->stats.conns_open--;
     loop_push_event(l, c, SL_EV_CLOSED, c->id, (uint32_t)reason, c->close_err);
@@ -139,6 +147,7 @@ void conn_free(sl_conn *c) {
     sl_loop *l = c->loop;
     l->conns[c->id] = NULL;
     l->free_ids[l->n_free_ids++] = c->id;
+    http_conn_free(c);
     free(c);
 }
 
@@ -354,4 +363,22 @@ int sl_conn_resume_reading(sl_conn *c) {
 int sl_conn_set_nodelay(sl_conn *c, int on) {
     if (c->state != CONN_OPEN) return -EBADF;
     return setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0 ? 0 : -errno;
+}
+
+int sl_conn_peername(sl_conn *c, char *out, size_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (!cap) return -EINVAL;
+    out[0] = 0;
+    if (c->state != CONN_OPEN) return -EBADF;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        return inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)cap) ? ntohs(a->sin_port) : -ENOSPC;
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        return inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)cap) ? ntohs(a->sin6_port) : -ENOSPC;
+    }
+    return 0;
 }

@@ -50,6 +50,7 @@ struct sl_conn {
     input_buf in;
     output_buf out;
     sl_conn *next_dirty, *next_again;
+    struct sl_http_conn *http; /* SL_PROTO_HTTP1 only */
 };
 
 typedef struct sl_listener {
@@ -85,6 +86,7 @@ struct sl_loop {
     size_t copy_cap, copy_max_each;
     sl_conn *dirty, *again;
     sl_loop_stats stats;
+    struct sl_http_loop *http; /* sl_http_configure's settings and the turn's request records */
 };
 
 int loop_push_event(sl_loop *l, sl_conn *c, uint32_t kind, uint32_t id, uint32_t arg, int32_t err);
@@ -94,9 +96,17 @@ int loop_epoll_set(sl_loop *l, int fd, uint64_t tag_id, uint32_t *current, uint3
 sl_conn *conn_new(sl_loop *l, int fd, const sl_conn_config *cfg, int connecting);
 void conn_handle_io(sl_conn *c, uint32_t revents);
 void conn_mark_dirty(sl_conn *c);
-void conn_flush(sl_conn *c);     /* write, finish closes, fix EPOLLOUT */
-void conn_free(sl_conn *c);      /* after its SL_EV_CLOSED was handed over */
-void conn_close_now(sl_conn *c); /* no event: the loop is going away */
+void conn_decide_close(sl_conn *c, int reason, int err); /* the flush carries it out */
+void conn_flush(sl_conn *c);                             /* write, finish closes, fix EPOLLOUT */
+void conn_free(sl_conn *c);                              /* after its SL_EV_CLOSED was handed over */
+void conn_close_now(sl_conn *c);                         /* no event: the loop is going away */
+
+/* HTTP/1.1 framing (http1_conn.c). */
+int http_conn_init(sl_conn *c);             /* at accept/adopt of an SL_PROTO_HTTP1 connection */
+void http_conn_free(sl_conn *c);            /* with the connection */
+void http_frame_turn(sl_loop *l);           /* the turn's SL_EV_DATA of HTTP conns into SL_EV_REQUESTS */
+int http_close_reason(sl_conn *c, int why); /* the reason a lingering close is counted under */
+void http_loop_free(sl_loop *l);
 
 #ifdef SL_DEBUG
 #define SL_CHECK_OWNER(l, ret)                                                                               \

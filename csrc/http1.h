@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sluice.h"
 
 /* CDEF-BEGIN */
 
@@ -170,6 +171,66 @@ const char *sl_http_date(int64_t unix_seconds, size_t *len);
 size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *reason, size_t reason_len,
                            const char *extra, size_t extra_len, int64_t content_length, int version_minor,
                            int keep_alive, const char *server, size_t server_len);
+
+/* ---- HTTP connections (http1_conn.c) ---------------------------------- */
+
+/* A connection made with sl_conn_config.protocol = SL_PROTO_HTTP1 hands its
+ * complete requests over as one SL_EV_REQUESTS a turn: data/len are the
+ * requests' bytes (as SL_EV_DATA's, copied to the turn's data when arg & 1),
+ * arg >> 1 is the number of records, err the index of the first one's word
+ * in sl_http_turn_records(). A record is SL_HTTP_REC_WORDS words, then four
+ * per header (name_off, name_len, value_off, value_len); offsets count from
+ * the request's first byte, and the next request starts CONSUMED bytes on. */
+#define SL_HTTP_REC_WORDS 16
+#define SL_HTTP_R_METHOD 0 /* SL_HTTP_GET..., or SL_HTTP_REFUSED */
+#define SL_HTTP_R_FLAGS 1  /* SL_HTTP_F_* */
+#define SL_HTTP_R_VERSION 2
+#define SL_HTTP_R_STATUS 3 /* SL_HTTP_REFUSED: the status it was answered with here */
+#define SL_HTTP_R_METHOD_OFF 4
+#define SL_HTTP_R_METHOD_LEN 5
+#define SL_HTTP_R_PATH_OFF 6
+#define SL_HTTP_R_PATH_LEN 7
+#define SL_HTTP_R_TARGET_OFF 8
+#define SL_HTTP_R_TARGET_LEN 9
+#define SL_HTTP_R_AUTHORITY_OFF 10
+#define SL_HTTP_R_AUTHORITY_LEN 11
+#define SL_HTTP_R_BODY_OFF 12
+#define SL_HTTP_R_BODY_LEN 13
+#define SL_HTTP_R_CONSUMED 14
+#define SL_HTTP_R_HEADERS 15
+/* A request the parser refused: answered (400, 413, 414, 431, 501, 505...)
+ * and the connection lingers; the record is there for the log. */
+#define SL_HTTP_REFUSED 65535
+/* Bytes a lingering connection may still send before it is closed. */
+#define SL_HTTP_LINGER_MAX 65536
+/* sl_http_respond's content_length: the body's length. */
+#define SL_HTTP_LENGTH_OF_BODY -3
+
+/* The loop's HTTP settings: limits (NULL: the defaults) and the Server
+ * header's value (server_len 0: none; at most 63 bytes). */
+int sl_http_configure(sl_loop *loop, const sl_http_limits *lim, const char *server, size_t server_len);
+/* The turn's request records (valid during on_events). */
+const uint32_t *sl_http_turn_records(sl_loop *loop, size_t *n_words);
+/* Answer the connection's oldest unanswered request: the head rendered here
+ * (status, Date, Server, Content-Length or chunked, Connection, extra),
+ * then body unless head_only. content_length: >= 0, -1 chunked, -2 none,
+ * SL_HTTP_LENGTH_OF_BODY. keep_alive 0: the connection lingers, then closes.
+ * Returns the bytes waiting, -EPIPE once closing, -EINVAL for a head that
+ * cannot be rendered, -ENOBUFS if the pool refused. */
+ssize_t sl_http_respond(sl_conn *c, unsigned status, const char *extra, size_t extra_len, const char *body,
+                        size_t body_len, int64_t content_length, int version_minor, int keep_alive,
+                        int head_only);
+/* As sl_http_respond, the body len bytes of file_fd from offset, sent with
+ * sendfile once the head has left (the connection dups file_fd). */
+ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, size_t extra_len, int file_fd,
+                             uint64_t offset, size_t len, int version_minor, int keep_alive, int head_only);
+/* When the connection's current wait ends (loop ms): a head in progress,
+ * header_ms from its first byte; a body, header_ms from its last byte; idle
+ * between requests, keepalive_ms; lingering, linger_ms. */
+uint64_t sl_http_deadline(sl_conn *c, uint32_t header_ms, uint32_t keepalive_ms, uint32_t linger_ms);
+/* The deadline passed: a request in progress is answered 408 and lingers;
+ * an idle or lingering connection is closed. Returns 408 or 0. */
+int sl_http_expire(sl_conn *c);
 
 /* CDEF-END */
 

@@ -79,6 +79,11 @@ typedef struct sl_conn sl_conn;
 #define SL_EV_RESUME 5    /* conn: output fell to the low-water mark */
 #define SL_EV_CONNECTED 6 /* conn: an outgoing connect finished; err: errno */
 #define SL_EV_FD 7        /* id: a watched fd; arg: EPOLLIN/EPOLLOUT bits */
+#define SL_EV_REQUESTS 8  /* conn (HTTP): complete requests, as SL_EV_DATA; see http1.h */
+
+/* sl_conn_config.protocol: what frames a connection's input in C. */
+#define SL_PROTO_RAW 0   /* bytes as they come (SL_EV_DATA) */
+#define SL_PROTO_HTTP1 1 /* HTTP/1.1 requests (SL_EV_REQUESTS; sl_http_configure) */
 
 /* Close reasons (SL_EV_CLOSED's arg). */
 #define SL_CLOSE_PEER 1         /* the peer closed (EOF, then we closed) */
@@ -120,6 +125,7 @@ typedef struct sl_conn_config {
     size_t max_input;   /* bytes buffered unread before close; 0: 1 MiB */
     size_t high_water;  /* output bytes past which sl_conn_write's answer says pause; 0: 64 KiB */
     size_t low_water;   /* output bytes that raise SL_EV_RESUME; 0: 16 KiB */
+    int protocol;       /* SL_PROTO_RAW (0) or SL_PROTO_HTTP1 */
 } sl_conn_config;
 
 typedef struct sl_loop_stats {
@@ -181,6 +187,9 @@ int sl_conn_pause_reading(sl_conn *c);
 int sl_conn_resume_reading(sl_conn *c);
 uint64_t sl_conn_last_active_ms(sl_conn *c);
 int sl_conn_set_nodelay(sl_conn *c, int on);
+/* The peer's address as text into out[0 .. cap) (NUL-terminated); returns
+ * its port, or -errno (a Unix socket: port 0, path or "" as text). */
+int sl_conn_peername(sl_conn *c, char *out, size_t cap);
 
 /* Watch an fd the loop does not own (SL_EV_FD with id); events: EPOLLIN,
  * EPOLLOUT bits (0 stops watching). Returns 0 or -errno. */

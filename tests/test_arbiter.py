@@ -382,3 +382,21 @@ def test_a_second_master_on_the_same_pid_file_refuses_to_start(tmp_path):
         )
         assert proc.returncode == 1 and f"already running as pid {server.proc.pid}" in proc.stderr
         server.stop()
+
+
+def test_reuse_port_reload_keeps_each_workers_socket_and_fails_no_request(tmp_path):
+    pid_file = tmp_path / "sluice.pid"
+    with tcp_server("--pid-file", str(pid_file), "--reuse-port") as server:
+        before = wait_until(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid))
+
+        def hup():
+            server.send_signal(signal.SIGHUP)
+
+        counts = asyncio.run(load(server.port, clients=100, duration=5.0, actions=[(1.5, hup)], pause=0.01))
+        server.wait_log("reload done")
+        after = wait_until(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid))
+        assert not before & after
+        assert len(counts.pids) >= 3  # old and new workers both answered
+        server.stop()
+    assert counts.failed == 0, counts.failures
+    assert counts.answered == counts.sent > 500

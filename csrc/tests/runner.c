@@ -26,7 +26,7 @@
 
 #include "harness.h"
 
-#define MAX_TESTS 256
+#define MAX_TESTS 1024
 #define TEST_TIMEOUT_S 30   /* the child's alarm */
 #define KILL_AFTER_MS 35000 /* the runner's own backstop if the alarm is lost */
 

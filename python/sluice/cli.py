@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -82,10 +83,12 @@ def _config(app: str | None, kw: dict, default_bind: str, options: dict):
     return cfg, workers == 0
 
 
-def _serve(what: str, cfg, single: bool) -> None:
+def _serve(what: str, cfg, single: bool, builder=None) -> None:
     """Run cfg under a master (or in this process with --workers 0)."""
     from .arbiter import Arbiter, ArbiterError
     from .echo import serve_single, tcp_builder
+
+    builder = builder or tcp_builder
 
     try:
         setup_logging(cfg.log_level, None if cfg.error_log == "-" else cfg.error_log)
@@ -97,12 +100,12 @@ def _serve(what: str, cfg, single: bool) -> None:
 
     if single:
         try:
-            serve_single(cfg, on_listening=listening)
+            serve_single(cfg, on_listening=listening, builder=builder)
         except OSError as exc:
             click.echo(f"sluice: cannot listen on {', '.join(cfg.binds)}: {exc.strerror or exc}", err=True)
             sys.exit(1)
         return
-    arbiter = Arbiter(functools.partial(lambda c: c, cfg), tcp_builder, on_listening=listening)
+    arbiter = Arbiter(functools.partial(lambda c: c, cfg), builder, on_listening=listening)
     try:
         code = arbiter.run()
     except ArbiterError as exc:
@@ -138,6 +141,64 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
     """Serve APP, a TCP protocol factory ('module:Class'), as asyncio would."""
     cfg, single = _config(app, kw, "127.0.0.1:7000", _tcp_server_options(idle_timeout, edge_triggered))
     _serve(f"tcp server ({app})", cfg, single)
+
+
+@main.command()
+@click.argument("app", required=False)
+@click.option("--wsgi", is_flag=True, help="APP is a WSGI application (module:callable).")
+@click.option("--root", type=click.Path(file_okay=False), help="Serve this directory's files (no APP).")
+@click.option("--static", "static", multiple=True, metavar="/PREFIX=DIR", help="Also serve DIR under /PREFIX.")
+@click.option("--keepalive", type=float, default=8.0, show_default=True, help="Seconds an idle connection is kept.")
+@click.option("--header-timeout", type=float, default=10.0, show_default=True, help="Seconds a request head may take.")
+@click.option("--max-body", type=click.IntRange(1), default=1 << 20, show_default=True, help="Bytes (413 above).")
+@click.option("--max-request-line", type=click.IntRange(1), default=8190, show_default=True, help="Bytes (414).")
+@click.option("--max-header-line", type=click.IntRange(1), default=8190, show_default=True, help="Bytes (431).")
+@click.option("--max-head", type=click.IntRange(1), default=65536, show_default=True, help="Header bytes (431).")
+@click.option("--max-headers", type=click.IntRange(1), default=100, show_default=True, help="Header count (431).")
+@click.option("--access-log", default=None, help="Access log file ('-': stdout) [default: off].")
+@click.option("--access-log-format", type=click.Choice(["combined", "json"]), default="combined", show_default=True)
+@click.option("--status-public", is_flag=True, help="Serve /status and /metrics to every client, not only loopback.")
+@process_options
+def serve(app, wsgi, root, static, keepalive, header_timeout, access_log, access_log_format, status_public, **kw):
+    """The HTTP server: APP (module:handler, or a WSGI app with --wsgi), or
+    the files of --root, or the bundled site; on 127.0.0.1:8080 by default."""
+    from .log import setup_access_log
+    from .serve import serve_builder
+
+    limits = {k: kw.pop(k) for k in ("max_body", "max_request_line", "max_header_line", "max_head", "max_headers")}
+    mounts = []
+    for spec in static:
+        prefix, sep, directory = spec.partition("=")
+        if not sep or not prefix.startswith("/") or not directory:
+            raise click.BadParameter(f"--static: expected /PREFIX=DIR, got {spec!r}")
+        mounts.append((prefix, directory))
+    if app and root:
+        raise click.BadParameter("--root: serves files when there is no APP (use --static /prefix=DIR beside an APP)")
+    for directory in [root, *(d for _, d in mounts)]:
+        if directory is not None and not Path(directory).is_dir():
+            raise click.BadParameter(f"{directory!r} is not a directory")
+    if wsgi and not app:
+        raise click.BadParameter("--wsgi: needs an APP (module:callable)")
+    if keepalive <= 0 or header_timeout <= 0:
+        raise click.BadParameter("--keepalive, --header-timeout: must be positive numbers of seconds")
+    options = {
+        "keepalive": keepalive,
+        "header_timeout": header_timeout,
+        "limits": limits,
+        "static": mounts,
+        "root": str(Path(root).resolve()) if root else None,
+        "wsgi": wsgi,
+        "access_log": access_log,
+        "access_log_format": access_log_format,
+        "status_public": status_public,
+    }
+    cfg, single = _config(app, kw, "127.0.0.1:8080", options)
+    try:
+        setup_access_log(access_log)
+    except OSError as exc:
+        raise click.BadParameter(f"--access-log: {exc}") from None
+    what = f"http server ({app})" if app else f"http server ({root or 'the bundled site'})"
+    _serve(what, cfg, single, serve_builder)
 
 
 @main.command("signal")

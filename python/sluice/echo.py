@@ -44,7 +44,7 @@ def tcp_builder(loop, sockets, app, options: dict) -> list:
     return [Server(loop, factory, sock=sockets, **options)]
 
 
-def serve_single(cfg, on_listening=None) -> None:
+def serve_single(cfg, on_listening=None, builder=None) -> None:
     """cfg (an arbiter.Config) served in this one process, no master: the
     same worker (drain on TERM, fast stop on INT) without supervision."""
     from . import scoreboard
@@ -61,7 +61,7 @@ def serve_single(cfg, on_listening=None) -> None:
         slot=0,
         master_pid=None,
         sockets=sockets,
-        builder=tcp_builder,
+        builder=builder or tcp_builder,
         app_spec=cfg.app,
         options=cfg.options,
         timeout=cfg.timeout,

@@ -40,6 +40,25 @@ def setup_logging(level: str | int = "info", error_log: str | None = None) -> lo
     return handler
 
 
+def setup_access_log(path: str | None) -> logging.Handler | None:
+    """The access log (sluice.access, one line a response) to a file, or to
+    stdout for "-"; None: off."""
+    access = logging.getLogger("sluice.access")
+    for old in list(access.handlers):
+        access.removeHandler(old)
+        old.close()
+    if path is None:
+        access.disabled = True
+        return None
+    access.disabled = False
+    handler: logging.Handler = logging.StreamHandler(sys.stdout) if path == "-" else logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    return handler
+
+
 def reopen_logs() -> int:
     """Reopen every log file sluice writes (logrotate's contract, on USR1):
     the old name may have been moved away; the new file is created. Returns

@@ -36,6 +36,7 @@ EV_CLOSED = lib.SL_EV_CLOSED
 EV_RESUME = lib.SL_EV_RESUME
 EV_CONNECTED = lib.SL_EV_CONNECTED
 EV_FD = lib.SL_EV_FD
+EV_REQUESTS = lib.SL_EV_REQUESTS
 
 _EV_WORDS = ffi.sizeof("sl_event") // 8  # the event as uint64 words (sluice.h)
 _LOW32 = 0xFFFFFFFF
@@ -195,6 +196,7 @@ class Loop:
         turn_data = ffi.buffer(data, data_len) if data_len else None
         pos = 0
         conns = self._conns
+        records = None  # the turn's HTTP request records, read once if needed
         for k in range(0, n * _EV_WORDS, _EV_WORDS):
             w = words[k]
             kind = w & _LOW32
@@ -213,6 +215,19 @@ class Loop:
                         receive(chunk)
                     else:
                         transport._data(chunk)
+                elif kind == EV_REQUESTS:
+                    w1 = words[k + 1]
+                    size = words[k + 2]
+                    if w1 & 1:
+                        chunk = turn_data[pos : pos + size]
+                        pos += size
+                    count = (w1 & _LOW32) >> 1
+                    if count:  # else only a partial request (or dropped bytes)
+                        if not w1 & 1:
+                            chunk = _unpack(events[k // _EV_WORDS].data, size)
+                        if records is None:
+                            records = self._http_records()
+                        conns[cid]._requests(chunk, records, w1 >> 32, count)
                 elif kind == EV_ACCEPT:
                     self._listeners[words[k + 1] & _LOW32]._accept(events[k // _EV_WORDS].conn, cid)
                 elif kind == EV_CLOSED:
@@ -234,6 +249,11 @@ class Loop:
                 if self._error is None:
                     self._error = exc
 
+    def _http_records(self) -> list[int]:
+        n = ffi.new("size_t *")
+        p = lib.sl_http_turn_records(self._c, n)
+        return memoryview(ffi.buffer(p, n[0] * 4)).cast("I").tolist() if n[0] else []
+
     def _protocol_failed(self, kind: int, cid: int, exc: Exception) -> None:
         transport = self._conns.get(cid) if kind != EV_FD else None
         if transport is None:
@@ -243,7 +263,7 @@ class Loop:
             "protocol",
             40,
             "sluice: %s raised; closing its connection",
-            type(transport._protocol).__qualname__,
+            type(getattr(transport, "_protocol", transport)).__qualname__,
             exc_info=exc,
         )
         transport.abort()

@@ -45,7 +45,8 @@ S_POOL = 10  # 7 words: blocks in use per size class
 N_CLASSES = 7
 S_CLOSED = S_POOL + N_CLASSES  # 12 words: closes by reason (index = SL_CLOSE_*)
 N_REASONS = 12
-S_ERROR = S_CLOSED + N_REASONS  # why a worker failed to boot, as text
+S_STATUS = S_CLOSED + N_REASONS  # 5 words: HTTP responses by status class 1xx..5xx
+S_ERROR = S_STATUS + 5  # why a worker failed to boot, as text
 ERROR_BYTES = 512
 SLOT_WORDS = S_ERROR + ERROR_BYTES // 8
 
@@ -197,6 +198,7 @@ class Scoreboard:
             "bytes_out": w[b + S_BYTES_OUT],
             "pool_in_use": list(w[b + S_POOL : b + S_POOL + N_CLASSES]),
             "closed": list(w[b + S_CLOSED : b + S_CLOSED + N_REASONS]),
+            "status": list(w[b + S_STATUS : b + S_STATUS + 5]),
         }
 
     def workers(self) -> list[dict]:

@@ -277,8 +277,9 @@ class Transport:
         return f"<sluice.Transport #{self._id} {state}>"
 
 
-def _conn_config(edge_triggered: bool, max_input: int, high_water: int, low_water: int):
+def _conn_config(edge_triggered: bool, max_input: int, high_water: int, low_water: int, protocol: int = 0):
     cfg = ffi.new("sl_conn_config *")
+    cfg.protocol = protocol
     cfg.edge_triggered = 1 if edge_triggered else 0
     cfg.max_input = max_input
     cfg.high_water = high_water
@@ -311,6 +312,8 @@ def _listen_sockets(host: str | None, port: int, backlog: int, reuse_port: bool)
 
 
 class Server:
+    conn_protocol = lib.SL_PROTO_RAW  # what C frames the input as (HTTPServer: SL_PROTO_HTTP1)
+
     """Listening sockets whose connections get protocol_factory()'s protocols.
 
     backlog: listen() backlog (default 1024; the kernel caps it at
@@ -350,7 +353,7 @@ class Server:
                 s.setblocking(False)
         else:
             self.sockets = _listen_sockets(host, port, backlog, reuse_port)
-        self._cfg = _conn_config(edge_triggered, max_input, high_water, low_water)
+        self._cfg = _conn_config(edge_triggered, max_input, high_water, low_water, self.conn_protocol)
         self._ids: list[int] = []
         self.transports: dict[Transport, None] = {}
         self.accepted = 0

@@ -63,6 +63,14 @@ def load_app(spec: str) -> Any:
     return obj
 
 
+_current: Worker | None = None
+
+
+def current() -> Worker | None:
+    """The Worker this process runs (its scoreboard is current().board)."""
+    return _current
+
+
 # A builder makes the worker's servers on its loop: (loop, sockets, app, options) -> servers.
 Builder = Callable[[Any, list, Any, dict], list]
 
@@ -105,6 +113,8 @@ class Worker:
     # ---- the process --------------------------------------------------------
 
     def run(self) -> int:
+        global _current
+        _current = self
         for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
         self.board.slot_set(self.slot, sb.S_PID, os.getpid())
@@ -178,6 +188,12 @@ class Worker:
                 board.slot_set(slot, sb.S_POOL + i, cls["in_use"])
             for i, n in enumerate(stats["closed_by_code"][: sb.N_REASONS]):
                 board.slot_set(slot, sb.S_CLOSED + i, n)
+            classes = [0] * 5
+            for server in self.servers:
+                for i, n in enumerate(getattr(server, "status_classes", ())):
+                    classes[i] += n
+            for i, n in enumerate(classes):
+                board.slot_set(slot, sb.S_STATUS + i, n)
             if self.retire_after and requests >= self.retire_after and not self.draining:
                 log.info("worker %d retiring after %d requests (max-requests)", os.getpid(), requests)
                 self.drain()

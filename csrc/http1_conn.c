@@ -1,0 +1,322 @@
+/*
+ * http1_conn.c - HTTP/1.1 connections: the framer between the reads and
+ * Python, the response writer, lingering closes and the ticks for timeouts.
+ *
+ * After a turn's reads, every HTTP connection with new bytes is parsed where
+ * its last request stopped; its SL_EV_DATA becomes one SL_EV_REQUESTS whose
+ * bytes are the complete requests only (a partial one stays in the input
+ * for the next turn) and whose records (offsets, flags, headers) sit in the
+ * loop's record array. Python answers each with sl_http_respond, which
+ * renders the head here; a turn's pipelined answers leave in one write.
+ *
+ * A refused request (a parse error) is answered here, then the connection
+ * lingers: the write side is shut once the answer has left, and what the
+ * client still sends is read and dropped until it closes, the linger time
+ * passes or SL_HTTP_LINGER_MAX bytes came, so it reads the answer instead of
+ * a reset. A `Connection: close` answer ends the same way.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "http1.h"
+
+enum { H_IDLE = 0, H_REQ = 1, H_LINGER = 2 };
+
+typedef struct sl_http_conn {
+    sl_http_request r;
+    sl_http_header *saved; /* the headers of a request split across turns */
+    uint32_t n_saved, saved_cap;
+    uint8_t state;
+    uint16_t linger_reason; /* counted as this close reason (0: the actual one) */
+    uint64_t start_ms;      /* the request's first byte, or the linger's start */
+    uint64_t lingered;      /* bytes dropped while lingering */
+} sl_http_conn;
+
+struct sl_http_loop {
+    sl_http_limits lim;
+    char server[64];
+    size_t server_len;
+    uint32_t *rec; /* the turn's request records */
+    size_t rec_len, rec_cap;
+};
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static struct sl_http_loop *loop_http(sl_loop *l) {
+    if (!l->http) {
+        l->http = calloc(1, sizeof *l->http);
+        if (!l->http) return NULL;
+        sl_http_limits_default(&l->http->lim);
+        memcpy(l->http->server, "sluice", 6);
+        l->http->server_len = 6;
+    }
+    return l->http;
+}
+
+int sl_http_configure(sl_loop *l, const sl_http_limits *lim, const char *server, size_t server_len) {
+    SL_CHECK_OWNER(l, -EPERM);
+    struct sl_http_loop *hl = loop_http(l);
+    if (!hl) return -ENOMEM;
+    if (server_len >= sizeof hl->server) return -EINVAL;
+    if (lim) hl->lim = *lim;
+    memcpy(hl->server, server, server_len);
+    hl->server_len = server_len;
+    return 0;
+}
+
+void http_loop_free(sl_loop *l) {
+    if (!l->http) return;
+    free(l->http->rec);
+    free(l->http);
+    l->http = NULL;
+}
+
+const uint32_t *sl_http_turn_records(sl_loop *l, size_t *n_words) {
+    if (n_words) *n_words = l->http ? l->http->rec_len : 0;
+    return l->http ? l->http->rec : NULL;
+}
+
+int http_conn_init(sl_conn *c) {
+    if (!loop_http(c->loop)) return -1;
+    c->http = calloc(1, sizeof *c->http);
+    return c->http ? 0 : -1;
+}
+
+void http_conn_free(sl_conn *c) {
+    if (!c->http) return;
+    free(c->http->saved);
+    free(c->http);
+    c->http = NULL;
+}
+
+int http_close_reason(sl_conn *c, int why) {
+    return c->http && c->http->linger_reason ? c->http->linger_reason : why;
+}
+
+/* Room for one more record with every header the limits allow. */
+static uint32_t *reserve_record(struct sl_http_loop *hl) {
+    size_t need = hl->rec_len + SL_HTTP_REC_WORDS + 4 * (size_t)hl->lim.max_headers;
+    if (need > hl->rec_cap) {
+        size_t cap = SL_MAX(need, hl->rec_cap * 2);
+        uint32_t *p = realloc(hl->rec, cap * sizeof *p);
+        if (!p) return NULL;
+        hl->rec = p;
+        hl->rec_cap = cap;
+    }
+    return hl->rec + hl->rec_len;
+}
+
+static void linger(sl_conn *c, int reason) {
+    sl_http_conn *h = c->http;
+    h->state = H_LINGER;
+    h->start_ms = c->loop->now_ms;
+    if (reason) h->linger_reason = (uint16_t)reason;
+    c->flags |= CF_WANT_SHUT_WR;
+    conn_mark_dirty(c);
+}
+
+/* Answer a refused or timed-out request here, then linger. */
+static void refuse(sl_conn *c, unsigned status, const char *why, int reason) {
+    struct sl_http_loop *hl = c->loop->http;
+    char body[160], head[512];
+    const char *text = sl_http_reason(status);
+    int n = snprintf(body, sizeof body, "%u %s%s%s\n", status, text ? text : "Error", why ? ": " : "",
+                     why ? why : "");
+    size_t blen = n < 0 ? 0 : SL_MIN((size_t)n, sizeof body - 1);
+    size_t hlen = sl_http_render_head(head, sizeof head, status, NULL, 0, "Content-Type: text/plain\r\n", 26,
+                                      (int64_t)blen, 1, 0, hl->server, hl->server_len);
+    if (hlen && output_buf_send_data(&c->out, head, hlen) == 0) output_buf_send_data(&c->out, body, blen);
+    linger(c, reason);
+}
+
+static void save_headers(sl_http_conn *h, const sl_http_header *hdrs) {
+    uint32_t n = h->r.n_headers;
+    if (n > h->saved_cap) {
+        sl_http_header *p = realloc(h->saved, n * sizeof *p);
+        if (!p) { /* cannot keep them: the request is refused below */
+            h->n_saved = UINT32_MAX;
+            return;
+        }
+        h->saved = p;
+        h->saved_cap = n;
+    }
+    memcpy(h->saved, hdrs, n * sizeof *hdrs);
+    h->n_saved = n;
+}
+
+static void write_record(uint32_t *w, const sl_http_request *r) {
+    w[SL_HTTP_R_METHOD] = r->method;
+    w[SL_HTTP_R_FLAGS] = r->flags;
+    w[SL_HTTP_R_VERSION] = r->version_minor;
+    w[SL_HTTP_R_STATUS] = 0;
+    w[SL_HTTP_R_METHOD_OFF] = r->method_off;
+    w[SL_HTTP_R_METHOD_LEN] = r->method_len;
+    w[SL_HTTP_R_PATH_OFF] = r->path_off;
+    w[SL_HTTP_R_PATH_LEN] = r->path_len;
+    w[SL_HTTP_R_TARGET_OFF] = r->target_off;
+    w[SL_HTTP_R_TARGET_LEN] = r->target_len;
+    w[SL_HTTP_R_AUTHORITY_OFF] = r->authority_off;
+    w[SL_HTTP_R_AUTHORITY_LEN] = r->authority_len;
+    w[SL_HTTP_R_BODY_OFF] = r->body_off;
+    w[SL_HTTP_R_BODY_LEN] = (uint32_t)r->body_len;
+    w[SL_HTTP_R_CONSUMED] = (uint32_t)r->consumed;
+    w[SL_HTTP_R_HEADERS] = r->n_headers;
+}
+
+/* One connection's new bytes into records; e becomes its SL_EV_REQUESTS. */
+static void frame_conn(sl_loop *l, sl_event *e) {
+    sl_conn *c = e->conn;
+    sl_http_conn *h = c->http;
+    struct sl_http_loop *hl = l->http;
+    char *buf = (char *)input_buf_data(&c->in);
+    size_t len = input_buf_length(&c->in), off = 0;
+    uint32_t first = (uint32_t)hl->rec_len, records = 0;
+    e->kind = SL_EV_REQUESTS;
+    if (h->state == H_LINGER) { /* read and drop */
+        h->lingered += len;
+        if (h->lingered > SL_HTTP_LINGER_MAX)
+            conn_decide_close(c, h->linger_reason ? h->linger_reason : SL_CLOSE_LOCAL, 0);
+        e->len = len;
+        e->arg = 0;
+        return;
+    }
+    while (off < len) {
+        uint32_t *w = reserve_record(hl);
+        if (!w) {
+            refuse(c, 503, "out of memory", SL_CLOSE_POOL);
+            break;
+        }
+        sl_http_header *hdrs = (sl_http_header *)(w + SL_HTTP_REC_WORDS);
+        if (h->state == H_IDLE) {
+            h->state = H_REQ;
+            h->start_ms = l->now_ms;
+        } else if (h->n_saved) {
+            if (h->n_saved == UINT32_MAX) {
+                refuse(c, 503, "out of memory", SL_CLOSE_POOL);
+                break;
+            }
+            memcpy(hdrs, h->saved, h->n_saved * sizeof *hdrs);
+        }
+        int rc = sl_http_parse(&h->r, buf + off, len - off, hdrs, hl->lim.max_headers, &hl->lim);
+        if (rc == SL_HTTP_DONE) {
+            write_record(w, &h->r);
+            hl->rec_len += SL_HTTP_REC_WORDS + 4 * (size_t)h->r.n_headers;
+            records++;
+            off += h->r.consumed;
+            sl_http_request_reset(&h->r);
+            h->n_saved = 0;
+            h->state = H_IDLE;
+            continue;
+        }
+        if (rc == SL_HTTP_ERROR) {
+            write_record(w, &h->r);
+            w[SL_HTTP_R_METHOD] = SL_HTTP_REFUSED;
+            w[SL_HTTP_R_STATUS] = h->r.status;
+            w[SL_HTTP_R_CONSUMED] = 0;
+            w[SL_HTTP_R_HEADERS] = 0;
+            hl->rec_len += SL_HTTP_REC_WORDS;
+            records++;
+            refuse(c, h->r.status, h->r.error, SL_CLOSE_PROTOCOL);
+            h->lingered = len - off;
+            off = len; /* the rest is dropped */
+            break;
+        }
+        if (rc == SL_HTTP_HEAD_DONE && (h->r.flags & SL_HTTP_F_EXPECT_CONTINUE))
+            output_buf_send_data(&c->out, continue_100, sizeof continue_100 - 1), conn_mark_dirty(c);
+        save_headers(h, hdrs); /* NEED_MORE or HEAD_DONE: the rest comes later */
+        break;
+    }
+    e->len = off;
+    e->arg = records << 1;
+    e->err = (int32_t)first;
+}
+
+void http_frame_turn(sl_loop *l) {
+    if (!l->http) return;
+    l->http->rec_len = 0;
+    for (size_t i = 0; i < l->nev; i++) {
+        sl_event *e = &l->ev[i];
+        if (e->kind == SL_EV_DATA && e->conn->http && e->conn->state == CONN_OPEN) frame_conn(l, e);
+    }
+}
+
+/* The head of an answer into the output; 0, or -errno. */
+static ssize_t respond_head(sl_conn *c, unsigned status, const char *extra, size_t extra_len, int64_t length,
+                            int version_minor, int keep_alive) {
+    sl_http_conn *h = c->http;
+    if (!h || h->state == H_LINGER || c->state != CONN_OPEN || c->close_reason) return -EPIPE;
+    struct sl_http_loop *hl = c->loop->http;
+    char stack[2048];
+    size_t cap = 512 + extra_len;
+    char *head = cap <= sizeof stack ? stack : malloc(cap);
+    if (!head) return -ENOMEM;
+    size_t n = sl_http_render_head(head, cap, status, NULL, 0, extra, extra_len, length, version_minor,
+                                   keep_alive, hl->server, hl->server_len);
+    int failed = n && output_buf_send_data(&c->out, head, n) != 0;
+    if (head != stack) free(head);
+    return !n ? -EINVAL : failed ? -ENOBUFS : 0;
+}
+
+static ssize_t respond_done(sl_conn *c, int keep_alive) {
+    if (!keep_alive) linger(c, 0);
+    if (c->out.pending > c->high_water) c->flags |= CF_WRITE_PAUSED;
+    conn_mark_dirty(c);
+    return (ssize_t)c->out.pending;
+}
+
+ssize_t sl_http_respond(sl_conn *c, unsigned status, const char *extra, size_t extra_len, const char *body,
+                        size_t body_len, int64_t content_length, int version_minor, int keep_alive,
+                        int head_only) {
+    SL_CHECK_OWNER(c->loop, -EPERM);
+    if (content_length == SL_HTTP_LENGTH_OF_BODY) content_length = (int64_t)body_len;
+    ssize_t r = respond_head(c, status, extra, extra_len, content_length, version_minor, keep_alive);
+    if (r < 0) return r;
+    if (!head_only && body_len && output_buf_send_data(&c->out, body, body_len) != 0) return -ENOBUFS;
+    return respond_done(c, keep_alive);
+}
+
+ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, size_t extra_len, int file_fd,
+                             uint64_t offset, size_t len, int version_minor, int keep_alive, int head_only) {
+    SL_CHECK_OWNER(c->loop, -EPERM);
+    ssize_t r = respond_head(c, status, extra, extra_len, (int64_t)len, version_minor, keep_alive);
+    if (r < 0) return r;
+    if (!head_only && len) {
+        int fd = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) return -errno;
+        if (output_buf_send_file(&c->out, fd, offset, len) != 0) {
+            close(fd);
+            return -ENOBUFS;
+        }
+    }
+    return respond_done(c, keep_alive);
+}
+
+uint64_t sl_http_deadline(sl_conn *c, uint32_t header_ms, uint32_t keepalive_ms, uint32_t linger_ms) {
+    sl_http_conn *h = c->http;
+    if (!h || h->state == H_IDLE) return c->last_active_ms + keepalive_ms;
+    if (h->state == H_LINGER) return h->start_ms + linger_ms;
+    /* a head runs from its first byte (slowloris); a body from its last byte */
+    return (h->r.head_len ? c->last_active_ms : h->start_ms) + header_ms;
+}
+
+int sl_http_expire(sl_conn *c) {
+    SL_CHECK_OWNER(c->loop, -EPERM);
+    sl_http_conn *h = c->http;
+    if (c->state != CONN_OPEN) return -EBADF;
+    if (h && h->state == H_REQ) {
+        refuse(c, 408,
+               h->r.head_len ? "the body did not arrive in time" : "the request head did not arrive in time",
+               SL_CLOSE_TIMEOUT);
+        return 408;
+    }
+    int reason = SL_CLOSE_IDLE;
+    if (h && h->state == H_LINGER) reason = h->linger_reason ? h->linger_reason : SL_CLOSE_LOCAL;
+    sl_conn_close(c, reason, 0);
+    return 0;
+}

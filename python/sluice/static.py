@@ -1,0 +1,181 @@
+"""Static files: ``StaticFiles(root)`` is a handler that serves a directory.
+
+GET and HEAD; index.html for a directory (no listings); MIME types from the
+standard ``mimetypes``; ``ETag`` with ``If-None-Match`` and
+``Last-Modified`` with ``If-Modified-Since`` (304); one ``Range`` (206, or
+416); the body goes out with sendfile from C. An open-file cache keeps hot
+files open (looked at again at most once a second, so a changed file is
+seen). Safety: the path is percent-decoded, then normalised; NUL bytes, a
+``..`` that would leave the root and symlinks that resolve outside it are
+refused (404, never the file).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import mimetypes
+import os
+import posixpath
+import time
+from dataclasses import dataclass
+
+from .http import FileResponse, Request
+
+_CACHE_MAX = 256  # open files kept
+_RECHECK_S = 1.0
+
+
+@dataclass
+class _Entry:
+    fd: int
+    size: int
+    mtime: float
+    etag: str
+    last_modified: str
+    ctype: str
+    checked: float
+
+
+def _not_found():
+    return 404, [], "not found\n"
+
+
+class StaticFiles:
+    def __init__(self, root: str, *, prefix: str = "", index: str = "index.html"):
+        self.root = os.path.realpath(root)
+        if not os.path.isdir(self.root):
+            raise ValueError(f"root: {root!r} is not a directory")
+        self.prefix = prefix.rstrip("/")
+        self.index = index
+        self._cache: dict[str, _Entry] = {}
+
+    def resolve(self, url_path: str) -> str | None:
+        """The file for a (decoded) URL path, or None when refused or missing."""
+        if "\0" in url_path:
+            return None
+        if self.prefix:
+            if url_path != self.prefix and not url_path.startswith(self.prefix + "/"):
+                return None
+            url_path = url_path[len(self.prefix) :] or "/"
+        # as latin-1 from the request; file names are UTF-8 bytes
+        try:
+            path = url_path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return None
+        norm = posixpath.normpath("/" + path)
+        if any(part == ".." for part in norm.split("/")):
+            return None
+        full = os.path.join(self.root, norm.lstrip("/"))
+        real = os.path.realpath(full)
+        if real != self.root and not real.startswith(self.root + os.sep):
+            return None  # a symlink (or ..) out of the root
+        if os.path.isdir(real):
+            real = os.path.join(real, self.index)
+            if not os.path.isfile(real):
+                return None  # no directory listings
+        return real if os.path.isfile(real) else None
+
+    def _entry(self, path: str) -> _Entry | None:
+        now = time.monotonic()
+        e = self._cache.get(path)
+        if e is not None and now - e.checked < _RECHECK_S:
+            return e
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._drop(path)
+            return None
+        if e is not None and e.size == st.st_size and e.mtime == st.st_mtime:
+            e.checked = now
+            return e
+        self._drop(path)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        if len(self._cache) >= _CACHE_MAX:
+            self._drop(next(iter(self._cache)))
+        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
+            ctype += "; charset=utf-8"
+        e = _Entry(
+            fd,
+            st.st_size,
+            st.st_mtime,
+            f'"{int(st.st_mtime_ns):x}-{st.st_size:x}"',
+            email.utils.formatdate(st.st_mtime, usegmt=True),
+            ctype,
+            now,
+        )
+        self._cache[path] = e
+        return e
+
+    def _drop(self, path: str) -> None:
+        e = self._cache.pop(path, None)
+        if e is not None:
+            os.close(e.fd)
+
+    def close(self) -> None:
+        for path in list(self._cache):
+            self._drop(path)
+
+    def __call__(self, req: Request):
+        if req.method not in ("GET", "HEAD"):
+            return 405, [("Allow", "GET, HEAD")], "method not allowed\n"
+        path = self.resolve(req.path)
+        if path is None:
+            return _not_found()
+        e = self._entry(path)
+        if e is None:
+            return _not_found()
+        headers = [("Content-Type", e.ctype), ("ETag", e.etag), ("Last-Modified", e.last_modified)]
+        headers.append(("Accept-Ranges", "bytes"))
+        inm = req.header("if-none-match")
+        if inm is not None:
+            if inm.strip() == "*" or e.etag in [t.strip().removeprefix("W/") for t in inm.split(",")]:
+                return FileResponse(e.fd, 0, 0, 304, headers, no_body=True)
+        else:
+            ims = req.header("if-modified-since")
+            if ims is not None:
+                try:
+                    since = email.utils.parsedate_to_datetime(ims).timestamp()
+                except (TypeError, ValueError, IndexError, OverflowError):
+                    since = None
+                if since is not None and int(e.mtime) <= since:
+                    return FileResponse(e.fd, 0, 0, 304, headers, no_body=True)
+        rng = req.header("range")
+        if rng is not None and req.header("if-range") in (None, e.etag, e.last_modified):
+            span = _range(rng, e.size)
+            if span == "unsatisfiable":
+                return 416, [("Content-Range", f"bytes */{e.size}")], ""
+            if span is not None:
+                first, last = span
+                headers.append(("Content-Range", f"bytes {first}-{last}/{e.size}"))
+                return FileResponse(e.fd, first, last - first + 1, 206, headers)
+        return FileResponse(e.fd, 0, e.size, 200, headers)
+
+
+def _range(value: str, size: int):
+    """One 'bytes=' range -> (first, last), 'unsatisfiable', or None (ignore:
+    several ranges or a malformed header are answered with the whole file)."""
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, sep, last = spec.strip().partition("-")
+    if not sep:
+        return None
+    try:
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                return "unsatisfiable"
+            return (max(0, size - n), size - 1) if size else "unsatisfiable"
+        a = int(first)
+        b = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if a < 0 or b < a:
+        return None
+    if a >= size:
+        return "unsatisfiable"
+    return a, min(b, size - 1)

@@ -1,0 +1,104 @@
+"""WSGI (PEP 3333) on Sluice's HTTP server.
+
+``WSGIHandler(app)`` turns a WSGI application into a Sluice handler: the
+environ is built from the request C parsed, the body the application
+returns is collected, and the response goes out as one write with the head
+C renders. Hop-by-hop headers the application sets (Connection,
+Transfer-Encoding, Keep-Alive) are dropped: the server decides those. The
+body is buffered whole (a response is one write), so an application that
+streams an endless body is not for this server.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .http import Request
+
+_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+_HEADER_KEYS: dict[str, str] = {}  # header name -> environ key, cached
+
+
+def _key(name: str) -> str:
+    k = _HEADER_KEYS.get(name)
+    if k is None:
+        k = "HTTP_" + name.upper().replace("-", "_")
+        if len(_HEADER_KEYS) < 1000:
+            _HEADER_KEYS[name] = k
+    return k
+
+
+class WSGIHandler:
+    def __init__(self, app: Callable, *, server_name: str = "127.0.0.1", server_port: int = 0, multiprocess=True):
+        self.app = app
+        self.server_name = server_name
+        self.server_port = str(server_port)
+        self.multiprocess = multiprocess
+        self.errors = sys.stderr
+
+    def environ(self, req: Request) -> dict:
+        peer = req.conn.peer if req.conn is not None else None
+        env = {
+            "REQUEST_METHOD": req.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": req.path,
+            "QUERY_STRING": req.query,
+            "SERVER_NAME": self.server_name,
+            "SERVER_PORT": self.server_port,
+            "SERVER_PROTOCOL": req.version,
+            "REMOTE_ADDR": peer[0] if peer else "",
+            "REMOTE_PORT": str(peer[1]) if peer else "",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(req.body),
+            "wsgi.errors": self.errors,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": self.multiprocess,
+            "wsgi.run_once": False,
+        }
+        for name, value in req.headers:
+            if name == "content-type":
+                env["CONTENT_TYPE"] = value
+            elif name == "content-length":
+                env["CONTENT_LENGTH"] = value
+            else:
+                key = _key(name)
+                env[key] = f"{env[key]},{value}" if key in env else value
+        if req.body and "CONTENT_LENGTH" not in env:  # a chunked body, de-chunked by C
+            env["CONTENT_LENGTH"] = str(len(req.body))
+        return env
+
+    def __call__(self, req: Request) -> tuple[int, list, bytes]:
+        state: dict[str, Any] = {}
+        written: list[bytes] = []
+
+        def start_response(status: str, headers: list, exc_info=None):
+            if exc_info is not None:
+                try:
+                    if state.get("sent"):
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None
+            elif "status" in state:
+                raise AssertionError("start_response called twice without exc_info")
+            if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
+                raise ValueError(f"WSGI status must be like '200 OK', got {status!r}")
+            state["status"] = status
+            state["headers"] = headers
+            return written.append
+
+        result = self.app(self.environ(req), start_response)
+        try:
+            body = b"".join([*written, *result]) if written else b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        if "status" not in state:
+            raise RuntimeError("the WSGI application returned without calling start_response")
+        status = int(state["status"][:3])
+        headers = [(n, v) for n, v in state["headers"] if n.lower() not in _HOP and n.lower() != "content-length"]
+        return status, headers, body

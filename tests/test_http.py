@@ -1,0 +1,236 @@
+"""HTTP/1.1 on the C parser through the Python layer: keep-alive,
+pipelining, bodies, refusals with a lingering close, timeouts, handlers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sluice.http import App, Response
+
+from httpclient import Conn, ThreadServer, get
+
+
+def make_app() -> App:
+    app = App()
+
+    @app.route("/")
+    def root(req):
+        return "hello\n"
+
+    @app.route("/echo", methods=["POST", "PUT"])
+    def echo(req):
+        return Response(req.body, headers=[("X-Len", str(len(req.body)))])
+
+    @app.route("/info")
+    def info(req):
+        return {"method": req.method, "path": req.path, "query": req.query, "ua": req.header("user-agent")}
+
+    @app.route("/boom")
+    def boom(req):
+        raise RuntimeError("the handler failed on purpose")
+
+    @app.route("/status")
+    def status(req):
+        return 201, [("X-A", "b")], b"made"
+
+    return app
+
+
+@pytest.fixture
+def server():
+    with ThreadServer(make_app(), keepalive=30, header_timeout=30) as s:
+        yield s
+
+
+def test_get_and_keep_alive_on_one_connection(server):
+    with Conn(server.port) as c:
+        for _ in range(3):
+            c.send(get("/"))
+            r = c.reply()
+            assert (r.status, r.body) == (200, b"hello\n")
+            assert "connection" not in r.headers  # HTTP/1.1 keeps alive
+            assert r.headers["server"] == "sluice" and r.headers["date"].endswith("GMT")
+    assert server.server.requests == 3
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    with Conn(server.port) as c:
+        c.send(b"".join(get(f"/info?n={i}") for i in range(16)))
+        for i in range(16):
+            r = c.reply()
+            assert r.status == 200 and f'"query": "n={i}"'.encode() in r.body
+
+
+def test_a_request_fed_one_byte_at_a_time(server):
+    raw = get("/info?x=1", extra="User-Agent: drip\r\n")
+    with Conn(server.port) as c:
+        for b in raw:
+            c.send(bytes([b]))
+            time.sleep(0.002)
+        r = c.reply()
+    assert r.status == 200 and b'"ua": "drip"' in r.body
+
+
+def test_head_has_the_length_and_no_body(server):
+    with Conn(server.port) as c:
+        c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n" + get("/"))
+        r = c.reply(head_only=True)
+        assert r.status == 200 and r.headers["content-length"] == "6" and r.body == b""
+        assert c.reply().body == b"hello\n"  # the next response follows at once
+
+
+def test_content_length_and_chunked_bodies_reach_the_handler(server):
+    with Conn(server.port) as c:
+        c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        r = c.reply()
+        assert r.body == b"hello" and r.headers["x-len"] == "5"
+        c.send(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n"
+        )
+        r = c.reply()
+        assert r.body == b"abcde"
+
+
+def test_a_large_body_split_over_many_reads(server):
+    body = bytes(range(256)) * 2048  # 512 KiB
+    with Conn(server.port) as c:
+        c.send(f"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        for k in range(0, len(body), 10000):
+            c.send(body[k : k + 10000])
+        r = c.reply()
+    assert r.status == 200 and r.body == body
+
+
+def test_expect_100_continue_gets_100_before_the_body(server):
+    with Conn(server.port) as c:
+        c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+        r = c.reply()
+        assert r.status == 100
+        c.send(b"abc")
+        assert c.reply().body == b"abc"
+
+
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"v" * 9000 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X%d: v\r\n" % i for i in range(101)) + b"\r\n", 431),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n", 413),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n", 417),
+    ],
+)
+def test_bad_requests_get_their_status_then_a_lingering_close(server, raw, status):
+    with Conn(server.port) as c:
+        c.send(raw)
+        r = c.reply()
+        assert r.status == status, r
+        assert r.headers["connection"] == "close"
+        assert c.at_eof(), "the server should close after its answer"
+    with Conn(server.port) as other:  # the server keeps serving
+        other.send(get("/"))
+        assert other.reply().status == 200
+
+
+def test_a_huge_request_line_is_414_even_before_its_end(server):
+    with Conn(server.port) as c:
+        c.send(b"GET /" + b"a" * 20000)  # no CRLF yet
+        assert c.reply().status == 414
+
+
+def test_http10_closes_unless_keep_alive(server):
+    with Conn(server.port) as c:
+        c.send(b"GET / HTTP/1.0\r\n\r\n")
+        r = c.reply()
+        assert r.status == 200 and r.headers["connection"] == "close" and c.at_eof()
+    with Conn(server.port) as c:
+        c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        assert c.reply().headers["connection"] == "keep-alive"
+        c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        assert c.reply().status == 200
+
+
+def test_connection_close_is_honoured(server):
+    with Conn(server.port) as c:
+        c.send(get("/", extra="Connection: close\r\n") + get("/"))  # the second is never answered
+        r = c.reply()
+        assert r.headers["connection"] == "close"
+        assert c.at_eof() and c.buf == b""
+
+
+def test_a_handler_that_raises_gets_500_and_the_connection_goes_on(server):
+    with Conn(server.port) as c:
+        c.send(get("/boom") + get("/"))
+        assert c.reply().status == 500
+        assert c.reply().status == 200
+
+
+def test_routes_statuses_and_json(server):
+    with Conn(server.port) as c:
+        c.send(get("/nowhere") + b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n" + get("/status") + get("/info?q=%41"))
+        assert c.reply().status == 404
+        r = c.reply()
+        assert r.status == 405 and r.headers["allow"] == "GET, HEAD"
+        r = c.reply()
+        assert (r.status, r.reason, r.headers["x-a"], r.body) == (201, "Created", "b", b"made")
+        r = c.reply()
+        assert r.headers["content-type"] == "application/json" and b'"query": "q=%41"' in r.body
+
+
+def test_slowloris_gets_408_after_the_header_timeout():
+    with ThreadServer(make_app(), keepalive=1, header_timeout=1) as s, Conn(s.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        t0 = time.monotonic()
+        for _ in range(40):  # keeps dripping: activity must not extend the head's time
+            try:
+                c.send(b"X: y\r\n")
+            except OSError:
+                break
+            time.sleep(0.1)
+            if b"408" in c.buf or (c.sock.settimeout(0.01) or _peek(c)):
+                break
+        c.sock.settimeout(10)
+        r = c.reply()
+        assert r.status == 408 and time.monotonic() - t0 < 6
+        assert s.server.requests == 0
+
+
+def _peek(c: Conn) -> bool:
+    try:
+        chunk = c.sock.recv(65536)
+    except (TimeoutError, BlockingIOError):
+        return False
+    c.buf += chunk
+    return b"408" in c.buf
+
+
+def test_an_idle_keepalive_connection_is_closed_after_the_keepalive_time():
+    with ThreadServer(make_app(), keepalive=1, header_timeout=5) as s, Conn(s.port) as c:
+        c.send(get("/"))
+        assert c.reply().status == 200
+        t0 = time.monotonic()
+        assert c.at_eof(timeout=10)
+        assert 0.5 < time.monotonic() - t0 < 5
+
+
+def test_drain_answers_with_connection_close(server):
+    with Conn(server.port) as c:
+        c.send(get("/"))
+        assert "connection" not in c.reply().headers
+        server.call(server.server.request_stop)
+        time.sleep(0.2)
+        c.send(get("/"))
+        r = c.reply()
+        assert r.status == 200 and r.headers["connection"] == "close"
+        assert c.at_eof()
