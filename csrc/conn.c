@@ -162,6 +162,7 @@ static void conn_write_out(sl_conn *c) {
         return;
     }
     if (r > 0) {
+        c->last_write_ms = l->now_ms;
         l->stats.writes++;
         l->stats.bytes_out += (uint64_t)r;
     }

@@ -47,6 +47,7 @@ struct sl_conn {
     uint32_t high_water, low_water;
     uint32_t data_ev; /* 1 + index of this turn's SL_EV_DATA, or 0 */
     uint64_t last_active_ms;
+    uint64_t last_write_ms; /* the last write the kernel took bytes of */
     input_buf in;
     output_buf out;
     sl_conn *next_dirty, *next_again;

@@ -226,7 +226,8 @@ ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, siz
                              uint64_t offset, size_t len, int version_minor, int keep_alive, int head_only);
 /* When the connection's current wait ends (loop ms): a head in progress,
  * header_ms from its first byte; a body, header_ms from its last byte; idle
- * between requests, keepalive_ms; lingering, linger_ms. */
+ * between requests, keepalive_ms; lingering, linger_ms; while an answer is
+ * still leaving, keepalive_ms from the last write the client took. */
 uint64_t sl_http_deadline(sl_conn *c, uint32_t header_ms, uint32_t keepalive_ms, uint32_t linger_ms);
 /* The deadline passed: a request in progress is answered 408 and lingers;
  * an idle or lingering connection is closed. Returns 408 or 0. */

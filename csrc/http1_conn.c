@@ -299,6 +299,8 @@ ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, siz
 
 uint64_t sl_http_deadline(sl_conn *c, uint32_t header_ms, uint32_t keepalive_ms, uint32_t linger_ms) {
     sl_http_conn *h = c->http;
+    /* an answer still leaving: idle only once the client stops taking it */
+    if (c->out.pending) return SL_MAX(c->last_active_ms, c->last_write_ms) + keepalive_ms;
     if (!h || h->state == H_IDLE) return c->last_active_ms + keepalive_ms;
     if (h->state == H_LINGER) return h->start_ms + linger_ms;
     /* a head runs from its first byte (slowloris); a body from its last byte */

@@ -23,7 +23,7 @@ class Reply:
 class Conn:
     def __init__(self, port: int, timeout: float = 10.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
+        self.buf = bytearray()
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -39,7 +39,9 @@ class Conn:
         while b"\r\n\r\n" not in self.buf:
             if not self._fill():
                 raise EOFError(f"EOF before a complete head: {self.buf[:200]!r}")
-        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        end = self.buf.index(b"\r\n\r\n")
+        head = bytes(self.buf[:end])
+        del self.buf[: end + 4]
         lines = head.decode("latin-1").split("\r\n")
         _, status, reason = (lines[0].split(" ", 2) + [""])[:3]
         headers = {}
@@ -50,7 +52,8 @@ class Conn:
         while len(self.buf) < n:
             if not self._fill():
                 raise EOFError("EOF inside a body")
-        body, self.buf = self.buf[:n], self.buf[n:]
+        body = bytes(self.buf[:n])
+        del self.buf[:n]
         return Reply(int(status), reason, headers, body, head)
 
     def at_eof(self, timeout: float = 5.0) -> bool:

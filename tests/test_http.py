@@ -25,7 +25,7 @@ def make_app() -> App:
 
     @app.route("/info")
     def info(req):
-        return {"method": req.method, "path": req.path, "query": req.query, "ua": req.header("user-agent")}
+        return {"method": req.method, "path": req.path, "query": req.query_string, "ua": req.header("user-agent")}
 
     @app.route("/boom")
     def boom(req):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from wsgiref.validate import validator
 
-from sluice.wsgi import WSGIHandler
+from sluice.http.wsgi import WSGIHandler
 
 from httpclient import Conn, ThreadServer, get
 

@@ -8,16 +8,19 @@ Python decides. Users see these types only:
   ``create_server``, ``create_connection``);
 - ``Protocol``, ``BufferedProtocol``, ``Transport``, ``Server``: TCP with
   asyncio's names and meanings;
+- ``App``, ``Request``, ``Response``, ``HTTPServer``: HTTP/1.1 (``sluice.http``;
+  WSGI in ``sluice.http.wsgi``);
 - ``IdleWheel``, ``TimerWheel``: the timing wheels;
 - ``pool_stats``, ``pool_set_limit``, ``pool_trim``: the buffer pool.
 """
 
+from .http import App, HTTPServer, Request, Response
 from .loop import Loop
 from .stats import pool_set_limit, pool_stats, pool_trim
 from .tcp import BufferedProtocol, Protocol, Server, Transport
 from .wheel import IdleWheel, TimerWheel
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Loop",
@@ -25,6 +28,10 @@ __all__ = [
     "BufferedProtocol",
     "Transport",
     "Server",
+    "App",
+    "Request",
+    "Response",
+    "HTTPServer",
     "IdleWheel",
     "TimerWheel",
     "pool_stats",

@@ -145,7 +145,14 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
 
 @main.command()
 @click.argument("app", required=False)
-@click.option("--wsgi", is_flag=True, help="APP is a WSGI application (module:callable).")
+@click.option(
+    "--interface",
+    type=click.Choice(["auto", "native", "wsgi"]),
+    default="auto",
+    show_default=True,
+    help="APP is a sluice handler (native) or a WSGI app; auto: a sluice.App or a one-argument callable is native.",
+)
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="WSGI: app threads per worker.")
 @click.option("--root", type=click.Path(file_okay=False), help="Serve this directory's files (no APP).")
 @click.option("--static", "static", multiple=True, metavar="/PREFIX=DIR", help="Also serve DIR under /PREFIX.")
 @click.option("--keepalive", type=float, default=8.0, show_default=True, help="Seconds an idle connection is kept.")
@@ -159,9 +166,12 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
 @click.option("--access-log-format", type=click.Choice(["combined", "json"]), default="combined", show_default=True)
 @click.option("--status-public", is_flag=True, help="Serve /status and /metrics to every client, not only loopback.")
 @process_options
-def serve(app, wsgi, root, static, keepalive, header_timeout, access_log, access_log_format, status_public, **kw):
-    """The HTTP server: APP (module:handler, or a WSGI app with --wsgi), or
-    the files of --root, or the bundled site; on 127.0.0.1:8080 by default."""
+def serve(
+    app, interface, threads, root, static, keepalive, header_timeout, access_log, access_log_format, status_public, **kw
+):
+    """The HTTP server: APP (module:callable, a sluice.App / handler or a
+    WSGI app), or the files of --root, or the bundled site; on
+    127.0.0.1:8080 by default."""
     from .log import setup_access_log
     from .serve import serve_builder
 
@@ -177,8 +187,6 @@ def serve(app, wsgi, root, static, keepalive, header_timeout, access_log, access
     for directory in [root, *(d for _, d in mounts)]:
         if directory is not None and not Path(directory).is_dir():
             raise click.BadParameter(f"{directory!r} is not a directory")
-    if wsgi and not app:
-        raise click.BadParameter("--wsgi: needs an APP (module:callable)")
     if keepalive <= 0 or header_timeout <= 0:
         raise click.BadParameter("--keepalive, --header-timeout: must be positive numbers of seconds")
     options = {
@@ -187,7 +195,8 @@ def serve(app, wsgi, root, static, keepalive, header_timeout, access_log, access
         "limits": limits,
         "static": mounts,
         "root": str(Path(root).resolve()) if root else None,
-        "wsgi": wsgi,
+        "interface": interface,
+        "threads": threads,
         "access_log": access_log,
         "access_log_format": access_log_format,
         "status_public": status_public,

@@ -144,7 +144,7 @@ class ServeHandler:
             f = status_figures()
             if path == "/metrics":
                 return 200, [("Content-Type", "text/plain; version=0.0.4")], metrics_text(f)
-            if "format=json" in req.query:
+            if req.query.get("format") == "json":
                 return 200, [("Content-Type", "application/json"), ("Cache-Control", "no-store")], json.dumps(f)
             return 200, [("Cache-Control", "no-store")], status_text(f)
         for prefix, files in self.mounts:
@@ -199,6 +199,28 @@ def access_logger(fmt: str):
     return log_combined if fmt == "combined" else log_json
 
 
+def app_kind(app, interface: str = "auto") -> str:
+    """'native' (a sluice.App, or a callable of one argument: the request)
+    or 'wsgi' (a callable of two: environ, start_response)."""
+    import inspect
+
+    from .http import App
+
+    if interface in ("native", "wsgi"):
+        return interface
+    if isinstance(app, App):
+        return "native"
+    try:
+        params = [
+            p
+            for p in inspect.signature(app).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):
+        return "wsgi"
+    return "native" if len(params) == 1 else "wsgi"
+
+
 def serve_builder(loop, sockets, app, options: dict) -> list:
     """The arbiter's builder for `sluice serve`."""
     from .static import StaticFiles
@@ -206,12 +228,13 @@ def serve_builder(loop, sockets, app, options: dict) -> list:
     opts = dict(options)
     mounts = [(prefix.rstrip("/") or "", StaticFiles(d, prefix=prefix)) for prefix, d in opts.pop("static", [])]
     root = opts.pop("root", None)
-    wsgi = opts.pop("wsgi", False)
+    interface = opts.pop("interface", "auto")
+    threads = opts.pop("threads", 0)
     handler = app
-    if app is not None and wsgi:
-        from .wsgi import WSGIHandler
+    if app is not None and app_kind(app, interface) == "wsgi":
+        from .http.wsgi import WSGIHandler
 
-        handler = WSGIHandler(app)
+        handler = WSGIHandler(app, threads=threads, server_port=sockets[0].getsockname()[1] if sockets else 0)
     if app is None:
         handler = StaticFiles(root or str(SITE))
     mounts.sort(key=lambda m: -len(m[0]))

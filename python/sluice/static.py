@@ -174,7 +174,7 @@ def _range(value: str, size: int):
         b = int(last) if last else size - 1
     except ValueError:
         return None
-    if a < 0 or b < a:
+    if a < 0 or (last and b < a):
         return None
     if a >= size:
         return "unsatisfiable"

@@ -12,12 +12,14 @@ streams an endless body is not for this server.
 from __future__ import annotations
 
 import io
-import sys
+import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
-from .http import Request
+from .request import FileResponse, Request
 
+log = logging.getLogger("sluice.wsgi")
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 _HEADER_KEYS: dict[str, str] = {}  # header name -> environ key, cached
 
@@ -31,13 +33,68 @@ def _key(name: str) -> str:
     return k
 
 
+class _ErrorsToLog(io.TextIOBase):
+    """wsgi.errors: what the application writes goes to the error log."""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                log.error("wsgi.errors: %s", line)
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: a file the server sends with sendfile (from its
+    current position to its end) when it has a descriptor, else by blocks."""
+
+    def __init__(self, filelike, blksize: int = 65536):
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self):
+        while True:
+            block = self.filelike.read(self.blksize)
+            if not block:
+                return
+            yield block
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
 class WSGIHandler:
-    def __init__(self, app: Callable, *, server_name: str = "127.0.0.1", server_port: int = 0, multiprocess=True):
+    """threads: run the application on a pool of that many threads while the
+    loop goes on serving (0: on the loop's thread)."""
+
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        server_name: str = "127.0.0.1",
+        server_port: int = 0,
+        multiprocess: bool = True,
+        threads: int = 0,
+    ):
         self.app = app
         self.server_name = server_name
         self.server_port = str(server_port)
         self.multiprocess = multiprocess
-        self.errors = sys.stderr
+        self.errors = _ErrorsToLog()
+        self.threads = threads
+        self._pool = None
+        if threads > 0:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="sluice-wsgi")
 
     def environ(self, req: Request) -> dict:
         peer = req.conn.peer if req.conn is not None else None
@@ -45,7 +102,7 @@ class WSGIHandler:
             "REQUEST_METHOD": req.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": req.path,
-            "QUERY_STRING": req.query,
+            "QUERY_STRING": req.query_string,
             "SERVER_NAME": self.server_name,
             "SERVER_PORT": self.server_port,
             "SERVER_PROTOCOL": req.version,
@@ -55,11 +112,12 @@ class WSGIHandler:
             "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(req.body),
             "wsgi.errors": self.errors,
-            "wsgi.multithread": False,
+            "wsgi.multithread": self.threads > 0,
             "wsgi.multiprocess": self.multiprocess,
             "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
         }
-        for name, value in req.headers:
+        for name, value in req.headers.raw():
             if name == "content-type":
                 env["CONTENT_TYPE"] = value
             elif name == "content-length":
@@ -71,7 +129,22 @@ class WSGIHandler:
             env["CONTENT_LENGTH"] = str(len(req.body))
         return env
 
-    def __call__(self, req: Request) -> tuple[int, list, bytes]:
+    def __call__(self, req: Request):
+        if self._pool is None:
+            return self.run(req)
+        deferred = req.defer()
+        self._pool.submit(self._in_thread, req, deferred)
+        return deferred
+
+    def _in_thread(self, req: Request, deferred) -> None:
+        try:
+            result = self.run(req)
+        except Exception:
+            log.exception("sluice: the WSGI application raised on %r; answering 500", req)
+            result = None
+        deferred.resolve(result)
+
+    def run(self, req: Request) -> tuple[int, list, bytes]:
         state: dict[str, Any] = {}
         written: list[bytes] = []
 
@@ -91,6 +164,10 @@ class WSGIHandler:
             return written.append
 
         result = self.app(self.environ(req), start_response)
+        if type(result) is FileWrapper and "status" in state and not written:
+            sent = self._file(result, state)
+            if sent is not None:
+                return sent
         try:
             body = b"".join([*written, *result]) if written else b"".join(result)
         finally:
@@ -100,5 +177,21 @@ class WSGIHandler:
         if "status" not in state:
             raise RuntimeError("the WSGI application returned without calling start_response")
         status = int(state["status"][:3])
-        headers = [(n, v) for n, v in state["headers"] if n.lower() not in _HOP and n.lower() != "content-length"]
-        return status, headers, body
+        return status, _headers(state), body
+
+    @staticmethod
+    def _file(wrapper: FileWrapper, state: dict):
+        """The wrapped file as a FileResponse (sendfile), or None to iterate."""
+        try:
+            fd = wrapper.filelike.fileno()
+            pos = wrapper.filelike.tell()
+            size = os.fstat(fd).st_size
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return None
+        dup = os.dup(fd)
+        wrapper.close()
+        return FileResponse(dup, pos, max(0, size - pos), int(state["status"][:3]), _headers(state), close_fd=True)
+
+
+def _headers(state: dict) -> list:
+    return [(n, v) for n, v in state["headers"] if n.lower() not in _HOP and n.lower() != "content-length"]

@@ -1,0 +1,64 @@
+"""``App``: routes to handlers, with path parameters.
+
+``@app.route("/users/{id}", methods=["GET"])`` (without methods: GET and
+HEAD); parameters reach the handler as keyword arguments and as
+``request.path_params``. Exact paths are one dict lookup; patterns are
+tried in the order they were added. 404 and 405 (with Allow) otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class App:
+    def __init__(self) -> None:
+        self.routes: dict[str, dict[str, Callable]] = {}  # exact path -> method -> handler
+        self.patterns: list[tuple[re.Pattern, str, dict[str, Callable]]] = []
+
+    def route(self, path: str, methods: Iterable[str] | None = None):
+        if not path.startswith("/"):
+            raise ValueError(f"route {path!r}: must start with '/'")
+        wanted = [m.upper() for m in (methods or ("GET", "HEAD"))]
+
+        def add(fn: Callable) -> Callable:
+            if _PARAM.search(path):
+                table = next((t for rx, p, t in self.patterns if p == path), None)
+                if table is None:
+                    table = {}
+                    parts = _PARAM.split(path)  # literal, name, literal, name, ...
+                    rx = "".join(
+                        re.escape(part) if k % 2 == 0 else f"(?P<{part}>[^/]+)" for k, part in enumerate(parts)
+                    )
+                    self.patterns.append((re.compile(rx + r"\Z"), path, table))
+            else:
+                table = self.routes.setdefault(path, {})
+            for m in wanted:
+                table[m] = fn
+            return fn
+
+        return add
+
+    def __call__(self, request) -> Any:
+        path = request.path
+        table = self.routes.get(path)
+        params: dict[str, str] = {}
+        if table is None:
+            for rx, _, t in self.patterns:
+                m = rx.match(path)
+                if m:
+                    table, params = t, m.groupdict()
+                    break
+            else:
+                return 404, [], "not found\n"
+        fn = table.get(request.method)
+        if fn is None:
+            return 405, [("Allow", ", ".join(sorted(table)))], "method not allowed\n"
+        if params:
+            request.path_params = params
+            return fn(request, **params)
+        return fn(request)

@@ -1,0 +1,237 @@
+"""Request and response types of the native handler API.
+
+A Request is built from the record C made of it (offsets into the request's
+bytes, which it owns: a copy, never a view of a pool block); everything a
+handler does not touch (headers, query, decoded path) costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from .._binding import lib
+
+_METHODS = ("", "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT")
+_KEEP_ALIVE = lib.SL_HTTP_F_KEEP_ALIVE
+_REC = lib.SL_HTTP_REC_WORDS
+
+
+class Headers(Mapping):
+    """The request's headers, case-insensitive; a repeated header's values
+    joined with ", " (``getall`` gives them apart)."""
+
+    __slots__ = ("_pairs", "_map")
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self._pairs = pairs  # names lower-case, in order
+        m: dict[str, str] = {}
+        for name, value in pairs:
+            m[name] = f"{m[name]}, {value}" if name in m else value
+        self._map = m
+
+    def __getitem__(self, name: str) -> str:
+        return self._map[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._map.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._map
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def getall(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for n, v in self._pairs if n == name]
+
+    def raw(self) -> list[tuple[str, str]]:
+        """Every header line as (lower-case name, value), in order."""
+        return list(self._pairs)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._pairs!r})"
+
+
+class Request:
+    """One request: ``method``, ``target`` (raw), ``path`` (percent-decoded,
+    no query), ``query_string`` (raw), ``query`` (a dict, parsed on first
+    use), ``version``, ``headers`` (case-insensitive), ``body`` (bytes),
+    ``path_params`` (from the route), ``client`` ((host, port)),
+    ``keep_alive``; ``defer()`` to answer later."""
+
+    __slots__ = (
+        "method", "target", "version", "keep_alive", "body", "conn", "path_params",
+        "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path",
+    )  # fmt: skip
+
+    def __init__(self, conn, raw: bytes, start: int, rec: list[int], i: int):
+        m = rec[i]
+        self.method = _METHODS[m] if m else raw[start + rec[i + 4] : start + rec[i + 4] + rec[i + 5]].decode("latin-1")
+        t = start + rec[i + 8]
+        self.target = raw[t : t + rec[i + 9]].decode("latin-1")
+        self.version = "HTTP/1.1" if rec[i + 2] else "HTTP/1.0"
+        self.keep_alive = bool(rec[i + 1] & _KEEP_ALIVE)
+        blen = rec[i + 13]
+        b = start + rec[i + 12]
+        self.body = raw[b : b + blen] if blen else b""
+        self.conn = conn
+        self.path_params: dict[str, str] = {}
+        self._raw = raw
+        self._start = start
+        self._rec = rec
+        self._i = i
+        self._headers: Headers | None = None
+        self._query: dict[str, str] | None = None
+        self._path: str | None = None
+
+    def _origin(self) -> str:
+        rec, i, s = self._rec, self._i, self._start
+        return self._raw[s + rec[i + 6] : s + rec[i + 6] + rec[i + 7]].decode("latin-1")
+
+    @property
+    def path(self) -> str:
+        """The path, percent-decoded (UTF-8 bytes seen as latin-1, as WSGI's
+        PATH_INFO), without the query."""
+        if self._path is None:
+            raw = self._origin().partition("?")[0]
+            self._path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
+        return self._path
+
+    @property
+    def query_string(self) -> str:
+        return self._origin().partition("?")[2]
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query's fields (the first of a repeated name), parsed on first use."""
+        if self._query is None:
+            q: dict[str, str] = {}
+            for k, v in parse_qsl(self.query_string, keep_blank_values=True):
+                q.setdefault(k, v)
+            self._query = q
+        return self._query
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            rec, raw, s = self._rec, self._raw, self._start
+            pairs = []
+            for j in range(self._i + _REC, self._i + _REC + 4 * rec[self._i + 15], 4):
+                name = raw[s + rec[j] : s + rec[j] + rec[j + 1]].decode("latin-1").lower()
+                value = raw[s + rec[j + 2] : s + rec[j + 2] + rec[j + 3]].decode("latin-1")
+                pairs.append((name, value))
+            self._headers = Headers(pairs)
+        return self._headers
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return self.conn.peer if self.conn is not None else None
+
+    def defer(self) -> Deferred:
+        """Answer later: return this from the handler, then call
+        ``resolve(response)`` from any thread. Later pipelined answers on the
+        same connection wait for it, so the order holds."""
+        return Deferred(self)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.target} {self.version}>"
+
+
+class Deferred:
+    """A request answered later (see Request.defer)."""
+
+    __slots__ = ("request", "result", "done")
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.result: Any = None
+        self.done = False
+
+    def resolve(self, response: Any) -> None:
+        """Safe from any thread; the answer is sent from the loop's thread."""
+        conn = self.request.conn
+        conn._loop.call_soon_threadsafe(conn._resolve, self, response)
+
+
+class Response:
+    """``Response(body, status=200, headers=...)``: headers a dict or pairs;
+    a str body is sent as UTF-8 text/plain unless headers say otherwise."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, body: bytes | str = b"", status: int = 200, headers: Mapping | Iterable = ()):
+        self.status = status
+        self.headers = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        self.body = body
+
+
+class FileResponse:
+    """len bytes of the open file fd from offset, sent by sendfile (the
+    caller keeps fd open; the connection dups it). no_body: a 304."""
+
+    __slots__ = ("fd", "offset", "length", "status", "headers", "no_body", "close_fd")
+
+    def __init__(
+        self,
+        fd: int,
+        offset: int,
+        length: int,
+        status: int = 200,
+        headers=(),
+        no_body: bool = False,
+        close_fd: bool = False,
+    ):
+        self.close_fd = close_fd  # the server closes fd once the answer is queued
+        self.fd = fd
+        self.offset = offset
+        self.length = length
+        self.status = status
+        self.headers = list(headers)
+        self.no_body = no_body
+
+
+TEXT = b"Content-Type: text/plain; charset=utf-8\r\n"
+JSON = b"Content-Type: application/json\r\n"
+BINARY = b"Content-Type: application/octet-stream\r\n"
+
+
+def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
+    out = []
+    for name, value in headers:
+        name, value = str(name), str(value)
+        if any(c in name or c in value for c in "\r\n\0"):
+            raise ValueError(f"response header {name!r}: CR, LF or NUL in it")
+        out.append(f"{name}: {value}\r\n")
+    return "".join(out).encode("latin-1")
+
+
+def render(result: Any) -> tuple[int, bytes, bytes]:
+    """A handler's result as (status, extra header lines, body)."""
+    if isinstance(result, bytes):
+        return 200, BINARY, result
+    if isinstance(result, str):
+        return 200, TEXT, result.encode()
+    if isinstance(result, Response):
+        status, headers, body = result.status, result.headers, result.body
+    elif isinstance(result, tuple) and len(result) == 3:
+        status, headers, body = result
+        headers = list(headers.items()) if isinstance(headers, Mapping) else headers
+    elif isinstance(result, dict | list):
+        return 200, JSON, json.dumps(result).encode()
+    else:
+        raise TypeError(f"a handler returned {type(result).__name__}; expected Response, bytes, str, dict or tuple")
+    if isinstance(body, str):
+        body = body.encode()
+        if not any(n.lower() == "content-type" for n, _ in headers):
+            headers = [*headers, ("Content-Type", "text/plain; charset=utf-8")]
+    return int(status), header_block(headers), bytes(body)

@@ -1,0 +1,292 @@
+"""The HTTP/1.1 server: connections over the C parser, handlers called once
+per request.
+
+C parses each request (csrc/http1_parse.c), refuses the bad ones itself
+(400, 413, 414, 431, 501, 505, with a lingering close), and hands Python a
+turn's complete requests per connection at once; Python calls the handler
+once per request, and C renders the response head. A turn's pipelined
+answers leave in one write.
+
+A handler is ``handler(request) -> response`` where response is a
+``Response``, ``bytes`` or ``str`` (200), a ``(status, headers, body)`` tuple,
+a ``dict`` / ``list`` (200, JSON), a ``FileResponse`` (sendfile) or
+``request.defer()`` (answered later, in order).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._binding import ffi, lib
+from ..log import log_limited
+from ..tcp import Server
+from ..wheel import IdleWheel
+from .request import TEXT, Deferred, FileResponse, Request, header_block, render
+
+log = logging.getLogger("sluice.http")
+
+_HEAD = lib.SL_HTTP_HEAD
+_REFUSED = lib.SL_HTTP_REFUSED
+_REC = lib.SL_HTTP_REC_WORDS
+_OF_BODY = lib.SL_HTTP_LENGTH_OF_BODY
+_respond = lib.sl_http_respond
+_ERROR_BODY = b"internal server error\n"
+
+
+class HTTPConnection:
+    """One HTTP connection (what a Transport is for raw TCP)."""
+
+    __slots__ = ("_loop", "_c", "_id", "_server", "_closing", "_closed", "draining", "close_reason", "_peer", "_queue")
+
+    def __init__(self, loop, c, conn_id: int, server: HTTPServer):
+        self._loop = loop
+        self._c = c
+        self._id = conn_id
+        self._server = server
+        self._closing = False
+        self._closed = False
+        self.draining = server.draining
+        self.close_reason: str | None = None
+        self._peer = None
+        self._queue: deque | None = None  # answers waiting behind a deferred one
+
+    def _requests(self, raw: bytes, rec: list[int], i: int, count: int) -> None:
+        server = self._server
+        handler = server.handler
+        start = 0
+        for _ in range(count):
+            if rec[i] == _REFUSED:
+                server.refused += 1
+                server.status_classes[3 if rec[i + 3] < 500 else 4] += 1
+                log.debug("refused a request with %d (%r)", rec[i + 3], self)
+                i += _REC
+                continue
+            req = Request(self, raw, start, rec, i)
+            server.requests += 1
+            try:
+                result = handler(req)
+            except Exception as exc:
+                log_limited("http-handler", 40, "sluice: the handler raised on %r; answering 500", req, exc_info=exc)
+                result = None
+            version, head = rec[i + 2], rec[i] == _HEAD
+            if self._queue is not None or type(result) is Deferred:
+                if self._queue is None:
+                    self._queue = deque()
+                self._queue.append([req, result, version, head])
+            elif not self._answer(req, result, version, head):
+                return  # the connection lingers, then closes: the rest is not answered
+            start += rec[i + 14]
+            i += _REC + 4 * rec[i + 15]
+
+    def _answer(self, req: Request, result: Any, version: int, head: bool) -> bool:
+        """Send one answer; False once the connection is closing."""
+        server = self._server
+        keep = req.keep_alive and not self.draining
+        r = -22
+        if result is not None:
+            try:
+                if type(result) is FileResponse:
+                    status, length = result.status, 0 if result.no_body else result.length
+                    r = self._send_file(result, version, keep, head)
+                else:
+                    status, extra, body = render(result)
+                    length = len(body)
+                    r = _respond(self._c, status, extra, len(extra), body, length, _OF_BODY, version, keep, head)
+                    if r == -22:
+                        log_limited("http-render", 40, "sluice: cannot render status %r for %r", status, req)
+            except Exception as exc:
+                log_limited("http-handler", 40, "sluice: bad answer to %r; answering 500", req, exc_info=exc)
+        if r == -22:  # EINVAL: raised, or a head C could not render (a bad status)
+            status, length = 500, len(_ERROR_BODY)
+            _respond(self._c, 500, TEXT, len(TEXT), _ERROR_BODY, length, _OF_BODY, version, keep, 0)
+        k = status // 100 - 1
+        if 0 <= k < 5:
+            server.status_classes[k] += 1
+        if server.access_log is not None:
+            server.access_log(req, status, 0 if head else length)
+        return keep
+
+    def _resolve(self, deferred: Deferred, result: Any) -> None:
+        """A deferred answer is ready (in the loop's thread): send what can go."""
+        deferred.result, deferred.done = result, True
+        q = self._queue
+        while q:
+            req, res, version, head = q[0]
+            if type(res) is Deferred:
+                if not res.done:
+                    return
+                res = res.result
+            q.popleft()
+            if self._closed or not self._answer(req, res, version, head):
+                q.clear()
+        self._queue = None
+
+    def _send_file(self, f: FileResponse, version: int, keep: bool, head: bool) -> int:
+        try:
+            extra = header_block(f.headers)
+            if f.no_body:
+                return _respond(self._c, f.status, extra, len(extra), b"", 0, -2, version, keep, 1)
+            c, n = self._c, len(extra)
+            return lib.sl_http_respond_file(c, f.status, extra, n, f.fd, f.offset, f.length, version, keep, head)
+        finally:
+            if f.close_fd:
+                os.close(f.fd)
+
+    def _eof(self) -> None:
+        self._close(lib.SL_CLOSE_PEER, graceful=True)
+
+    def _resume(self) -> None:
+        pass
+
+    def _lost(self, reason: int, err: int) -> None:
+        from ..stats import CLOSE_REASONS
+
+        self._closed = True
+        self._closing = True
+        self.close_reason = CLOSE_REASONS.get(reason, str(reason))
+        self._server._forget(self)
+
+    def _close(self, reason: int, graceful: bool) -> None:
+        if self._closed or (self._closing and graceful):
+            return
+        self._closing = True
+        lib.sl_conn_close(self._c, reason, 1 if graceful else 0)
+
+    def _detach(self) -> None:
+        self._closed = True
+
+    def _expire(self) -> None:
+        if not self._closed:
+            lib.sl_http_expire(self._c)
+            self._server._wheel.add(self)  # a 408 lingers: look again
+
+    def stop_requested(self) -> None:
+        self.draining = True
+
+    def close(self) -> None:
+        self._close(lib.SL_CLOSE_LOCAL, graceful=True)
+
+    def abort(self) -> None:
+        self._close(lib.SL_CLOSE_ABORT, graceful=False)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        """(host, port) of the client, looked up on first use."""
+        if self._peer is None and not self._closed:
+            out = ffi.new("char[64]")
+            port = lib.sl_conn_peername(self._c, out, 64)
+            if port >= 0:
+                self._peer = (ffi.string(out).decode(), port)
+        return self._peer
+
+    def __repr__(self) -> str:
+        return f"<HTTPConnection #{self._id}>"
+
+
+class HTTPServer(Server):
+    """An HTTP/1.1 server: handler(request) -> response for each request.
+
+    keepalive: seconds an idle keep-alive connection is kept (default 8);
+    header_timeout: seconds a request head may take from its first byte
+    (default 10; then 408, so a client dripping bytes is cut off); linger:
+    seconds a closing connection reads and drops what still comes (2).
+    limits: sl_http_limits fields (max_request_line, max_header_line,
+    max_head, max_headers, max_body), each with its documented default.
+    access_log(request, status, body_bytes): called after each response.
+    """
+
+    conn_protocol = lib.SL_PROTO_HTTP1
+
+    def __init__(
+        self,
+        loop,
+        handler: Callable[[Request], Any],
+        host: str | None = "127.0.0.1",
+        port: int = 0,
+        *,
+        keepalive: float = 8.0,
+        header_timeout: float = 10.0,
+        linger: float = 2.0,
+        server_name: str = "sluice",
+        limits: dict | None = None,
+        access_log: Callable[[Request, int, int], None] | None = None,
+        **kw: Any,
+    ):
+        if keepalive <= 0 or header_timeout <= 0 or linger <= 0:
+            raise ValueError("keepalive, header_timeout, linger: must be positive numbers of seconds")
+        lim = ffi.new("sl_http_limits *")
+        lib.sl_http_limits_default(lim)
+        for key, value in (limits or {}).items():
+            if not hasattr(lim, key):
+                raise ValueError(f"http limits: unknown key {key!r}")
+            if int(value) <= 0:
+                raise ValueError(f"http limits: {key} must be a positive number")
+            setattr(lim, key, int(value))
+        name = server_name.encode()
+        if lib.sl_http_configure(loop._c, lim, name, len(name)) != 0:
+            raise ValueError("server_name: at most 63 bytes")
+        kw.setdefault("max_input", lim.max_request_line + lim.max_head + lim.max_body + 8192)
+        kw.pop("idle_timeout", None)
+        self.handler = handler
+        self.access_log = access_log
+        self.status_classes = [0, 0, 0, 0, 0]  # responses 1xx..5xx
+        self.requests = 0
+        self.refused = 0
+        self.draining = False
+        self._ms = (round(header_timeout * 1000), round(keepalive * 1000), round(linger * 1000))
+        super().__init__(loop, None, host, port, idle_timeout=None, **kw)
+        self._wheel = IdleWheel(self._ms[1], self._effective_last_active, HTTPConnection._expire, loop.now_ms(), 8)
+        self._wheel_timer = loop.call_every(self._wheel.tick_ms / 1000, self._tick)
+
+    def _effective_last_active(self, conn: HTTPConnection) -> int:
+        # The wheel kicks at last_active + keepalive: shift the connection's
+        # own deadline (head, body, idle or linger) onto that scale.
+        if conn._closed:
+            return 0
+        if conn._queue:  # an answer is being worked on: not idle
+            return self._loop.now_ms()
+        return lib.sl_http_deadline(conn._c, *self._ms) - self._ms[1]
+
+    def _tick(self) -> None:
+        self._wheel.advance(self._loop.now_ms())
+
+    def _accept(self, c, conn_id: int) -> None:
+        conn = HTTPConnection(self._loop, c, conn_id, self)
+        self._loop._conns[conn_id] = conn
+        self.transports[conn] = None
+        self.accepted += 1
+        self._wheel.add(conn)
+
+    def _forget(self, conn) -> None:
+        self.transports.pop(conn, None)
+        self._wheel.discard(conn)
+
+    def request_stop(self) -> None:
+        """Drain: each connection's next response says Connection: close."""
+        self.draining = True
+        for conn in self.transports:
+            conn.stop_requested()
+
+    def close(self) -> None:
+        super().close()
+        if self._wheel_timer is not None:
+            self._wheel_timer.cancel()
+            self._wheel_timer = None
+
+
+def http_builder(loop, sockets, app, options: dict) -> list:
+    """A worker's HTTP server on the master's sockets (arbiter builder)."""
+    handler = app
+    if options.get("wsgi"):
+        from .wsgi import WSGIHandler
+
+        handler = WSGIHandler(app)
+    opts = {k: v for k, v in options.items() if k != "wsgi"}
+    return [HTTPServer(loop, handler, sock=sockets, **opts)]

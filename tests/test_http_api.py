@@ -1,0 +1,108 @@
+"""The native handler API: routes with parameters, the lazy request
+fields, response forms, deferred answers kept in order, WSGI on threads."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from httpclient import Conn, ThreadServer, get
+
+import sluice
+from sluice.http.wsgi import WSGIHandler
+
+
+def make_app() -> sluice.App:
+    app = sluice.App()
+
+    @app.route("/users/{uid}/posts/{pid}")
+    def post(req, uid, pid):
+        return {"uid": uid, "pid": pid, "params": req.path_params}
+
+    @app.route("/q")
+    def q(req):
+        return {"query": req.query, "raw": req.query_string}
+
+    @app.route("/h")
+    def h(req):
+        hs = req.headers
+        return {"x": hs["X-Thing"], "all": hs.getall("x-thing"), "has": "x-THING" in hs, "client": req.client[0]}
+
+    @app.route("/dict-headers")
+    def dh(req):
+        return sluice.Response("ok", status=202, headers={"X-One": "1", "Content-Type": "text/x-test"})
+
+    @app.route("/later/{ms}")
+    def later(req, ms):
+        d = req.defer()
+        threading.Timer(int(ms) / 1000, d.resolve, args=(f"late {ms}",)).start()
+        return d
+
+    @app.route("/now")
+    def now(req):
+        return "now"
+
+    return app
+
+
+def test_path_parameters_reach_the_handler_as_keywords_and_path_params():
+    with ThreadServer(make_app()) as s, Conn(s.port) as c:
+        c.send(get("/users/7/posts/abc") + get("/users/7/posts"))
+        assert json.loads(c.reply().body) == {"uid": "7", "pid": "abc", "params": {"uid": "7", "pid": "abc"}}
+        assert c.reply().status == 404
+
+
+def test_query_headers_and_client_are_parsed_on_use():
+    with ThreadServer(make_app()) as s, Conn(s.port) as c:
+        c.send(get("/q?a=1&b=x%20y&a=2&empty=") + get("/h", extra="X-Thing: one\r\nx-thing: two\r\n"))
+        assert json.loads(c.reply().body) == {
+            "query": {"a": "1", "b": "x y", "empty": ""},
+            "raw": "a=1&b=x%20y&a=2&empty=",
+        }
+        assert json.loads(c.reply().body) == {
+            "x": "one, two",
+            "all": ["one", "two"],
+            "has": True,
+            "client": "127.0.0.1",
+        }
+
+
+def test_response_headers_as_a_dict():
+    with ThreadServer(make_app()) as s, Conn(s.port) as c:
+        c.send(get("/dict-headers"))
+        r = c.reply()
+        assert (r.status, r.headers["x-one"], r.headers["content-type"], r.body) == (202, "1", "text/x-test", b"ok")
+
+
+def test_deferred_answers_keep_the_pipelined_order():
+    with ThreadServer(make_app()) as s, Conn(s.port) as c:
+        c.send(get("/later/300") + get("/now") + get("/later/50") + get("/now"))
+        bodies = [c.reply().body for _ in range(4)]
+        assert bodies == [b"late 300", b"now", b"late 50", b"now"]
+        c.send(get("/now"))  # the connection goes on afterwards
+        assert c.reply().body == b"now"
+
+
+def test_a_slow_deferred_answer_is_not_cut_by_the_keepalive_timeout():
+    with ThreadServer(make_app(), keepalive=1) as s, Conn(s.port) as c:
+        c.send(get("/later/2500"))
+        assert c.reply().body == b"late 2500"
+
+
+def slow_wsgi(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(1.0)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode(), b" ", str(environ["wsgi.multithread"]).encode()]
+
+
+def test_wsgi_on_threads_keeps_serving_while_the_app_blocks():
+    with ThreadServer(WSGIHandler(slow_wsgi, threads=4)) as s, Conn(s.port) as slow, Conn(s.port) as fast:
+        slow.send(get("/slow"))
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        fast.send(get("/fast"))
+        assert fast.reply().body == b"/fast True"
+        assert time.monotonic() - t0 < 0.8  # not behind the blocked request
+        assert slow.reply().body == b"/slow True"

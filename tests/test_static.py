@@ -1,0 +1,136 @@
+"""Static files: conditionals, ranges, HEAD, MIME, the open-file cache,
+and every traversal attempt refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import pytest
+from httpclient import Conn, ThreadServer, get
+
+from sluice.static import StaticFiles
+
+
+@pytest.fixture
+def site(tmp_path):
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("<h1>home</h1>")
+    (root / "sub" / "index.html").write_text("sub home")
+    (root / "a.txt").write_text("0123456789")
+    (root / "style.css").write_text("body{}")
+    (root / "empty").mkdir()
+    (root / "caf\u00e9.txt").write_text("utf-8 name")
+    (tmp_path / "secret.txt").write_text("outside the root")
+    os.symlink(tmp_path / "secret.txt", root / "link-out")
+    os.symlink(root / "a.txt", root / "link-in")
+    files = StaticFiles(str(root))
+    with ThreadServer(files) as s:
+        yield s, root
+
+
+def fetch(port, raw: bytes, head_only=False):
+    with Conn(port) as c:
+        c.send(raw)
+        return c.reply(head_only=head_only)
+
+
+def test_files_index_mime_and_head(site):
+    s, _ = site
+    r = fetch(s.port, get("/a.txt"))
+    assert (r.status, r.body, r.headers["content-type"]) == (200, b"0123456789", "text/plain; charset=utf-8")
+    assert fetch(s.port, get("/")).body == b"<h1>home</h1>"
+    assert fetch(s.port, get("/sub/")).body == b"sub home"
+    assert fetch(s.port, get("/style.css")).headers["content-type"].startswith("text/css")
+    assert fetch(s.port, get("/caf%C3%A9.txt")).body == b"utf-8 name"
+    r = fetch(s.port, b"HEAD /a.txt HTTP/1.1\r\nHost: t\r\n\r\n", head_only=True)
+    assert r.status == 200 and r.headers["content-length"] == "10" and r.body == b""
+    assert fetch(s.port, get("/link-in")).body == b"0123456789"  # a symlink inside the root is fine
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/sub/%2e%2e/%2e%2e/secret.txt",
+        "/%252e%252e/secret.txt",  # double-encoded: stays literal, not found
+        "/a.txt%00.html",
+        "/link-out",
+        "/empty/",  # no listing
+        "/nothing-here",
+        "//etc/passwd",
+    ],
+)
+def test_traversal_and_missing_are_refused(site, path):
+    s, _ = site
+    r = fetch(s.port, get(path))
+    assert r.status in (403, 404), r
+    assert b"outside the root" not in r.body and b"root:" not in r.body
+
+
+def test_etag_and_last_modified_give_304(site):
+    s, _ = site
+    r = fetch(s.port, get("/a.txt"))
+    etag, lm = r.headers["etag"], r.headers["last-modified"]
+    r = fetch(s.port, get("/a.txt", extra=f"If-None-Match: {etag}\r\n"))
+    assert r.status == 304 and r.body == b"" and "content-length" not in r.headers
+    assert fetch(s.port, get("/a.txt", extra='If-None-Match: "other"\r\n')).status == 200
+    assert fetch(s.port, get("/a.txt", extra=f"If-Modified-Since: {lm}\r\n")).status == 304
+    assert fetch(s.port, get("/a.txt", extra="If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n")).status == 200
+    # If-None-Match wins over If-Modified-Since
+    assert fetch(s.port, get("/a.txt", extra=f'If-None-Match: "x"\r\nIf-Modified-Since: {lm}\r\n')).status == 200
+
+
+@pytest.mark.parametrize(
+    "spec, status, body, content_range",
+    [
+        ("bytes=0-3", 206, b"0123", "bytes 0-3/10"),
+        ("bytes=5-", 206, b"56789", "bytes 5-9/10"),
+        ("bytes=-3", 206, b"789", "bytes 7-9/10"),
+        ("bytes=8-100", 206, b"89", "bytes 8-9/10"),
+        ("bytes=10-", 416, b"", "bytes */10"),
+        ("bytes=0-1,4-5", 200, b"0123456789", None),  # several ranges: the whole file
+        ("lines=1-2", 200, b"0123456789", None),
+    ],
+)
+def test_single_ranges(site, spec, status, body, content_range):
+    s, _ = site
+    r = fetch(s.port, get("/a.txt", extra=f"Range: {spec}\r\n"))
+    assert (r.status, r.body) == (status, body)
+    assert r.headers.get("content-range") == content_range
+
+
+def test_the_open_file_cache_sees_a_changed_file(site):
+    s, root = site
+    assert fetch(s.port, get("/a.txt")).body == b"0123456789"
+    (root / "a.txt").write_text("changed!")
+    time.sleep(1.2)
+    assert fetch(s.port, get("/a.txt")).body == b"changed!"
+
+
+def test_a_large_file_whole_and_by_ranges_has_the_same_checksum(tmp_path):
+    big = tmp_path / "big.bin"
+    chunk = os.urandom(1 << 20)
+    with open(big, "wb") as f:
+        for i in range(100):
+            f.write(chunk[i:] + chunk[:i])
+    want = hashlib.sha256(big.read_bytes()).hexdigest()
+    size = big.stat().st_size
+    with ThreadServer(StaticFiles(str(tmp_path))) as s, Conn(s.port, timeout=60) as c:
+        c.send(get("/big.bin"))
+        r = c.reply()
+        assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == want
+        parts = []
+        step = 30 << 20
+        for first in range(0, size, step):
+            last = min(size, first + step) - 1
+            c.send(get("/big.bin", extra=f"Range: bytes={first}-{last}\r\n"))
+            r = c.reply()
+            assert r.status == 206
+            parts.append(r.body)
+        assert hashlib.sha256(b"".join(parts)).hexdigest() == want
