@@ -199,19 +199,19 @@ class Arbiter:
         self.target = self.cfg.workers
         self._check_pid_file()
         self._open_sockets(self.cfg)
-        if self.on_listening is not None:
-            self.on_listening([sockname(s) for sets in self.sockets.values() for s in sets[0]])
         if self.cfg.preload and self.cfg.app:
             try:
                 self.app = load_app(self.cfg.app)
             except AppLoadError as exc:
                 self._close_sockets()
                 raise ArbiterError(str(exc), EXIT_BOOT_ERROR) from exc
-        self.board = sb.Scoreboard.create(max(16, 4 * self.target + 4))
+        self.board = sb.Scoreboard.create(max(64, 4 * self.target + 4))
         self.board.set(sb.H_TARGET, self.target)
         try:
             self._write_pid_file()
-            self._install_signals()
+            self._install_signals()  # before anyone can know the address: a HUP sent at once is a reload
+            if self.on_listening is not None:
+                self.on_listening([sockname(s) for sets in self.sockets.values() for s in sets[0]])
             log.info(
                 "master %d: %d workers, timeout %g s, graceful timeout %g s",
                 os.getpid(),

@@ -83,8 +83,9 @@ def _config(app: str | None, kw: dict, default_bind: str, options: dict):
     return cfg, workers == 0
 
 
-def _serve(what: str, cfg, single: bool, builder=None) -> None:
-    """Run cfg under a master (or in this process with --workers 0)."""
+def _serve(what: str, cfg, single: bool, builder=None, loader=None) -> None:
+    """Run cfg under a master (or in this process with --workers 0);
+    loader() makes the configuration anew on HUP (default: cfg again)."""
     from .arbiter import Arbiter, ArbiterError
     from .echo import serve_single, tcp_builder
 
@@ -105,7 +106,7 @@ def _serve(what: str, cfg, single: bool, builder=None) -> None:
             click.echo(f"sluice: cannot listen on {', '.join(cfg.binds)}: {exc.strerror or exc}", err=True)
             sys.exit(1)
         return
-    arbiter = Arbiter(functools.partial(lambda c: c, cfg), builder, on_listening=listening)
+    arbiter = Arbiter(loader or functools.partial(lambda c: c, cfg), builder, on_listening=listening)
     try:
         code = arbiter.run()
     except ArbiterError as exc:
@@ -145,6 +146,8 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
 
 @main.command()
 @click.argument("app", required=False)
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="A TOML file; its keys are these flags.")
+@click.option("-t", "--check", "check", is_flag=True, help="Check the configuration and exit (0: valid).")
 @click.option(
     "--interface",
     type=click.Choice(["auto", "native", "wsgi"]),
@@ -166,48 +169,94 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
 @click.option("--access-log-format", type=click.Choice(["combined", "json"]), default="combined", show_default=True)
 @click.option("--status-public", is_flag=True, help="Serve /status and /metrics to every client, not only loopback.")
 @process_options
-def serve(
-    app, interface, threads, root, static, keepalive, header_timeout, access_log, access_log_format, status_public, **kw
-):
+@click.pass_context
+def serve(ctx, config, check, **kw):
     """The HTTP server: APP (module:callable, a sluice.App / handler or a
     WSGI app), or the files of --root, or the bundled site; on
     127.0.0.1:8080 by default."""
+    from click.core import ParameterSource
+
+    from .config import ConfigError, locate, merge
     from .log import setup_access_log
     from .serve import serve_builder
 
+    explicit = {n for n in kw if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE}
+
+    def load():
+        try:
+            values = merge(kw, explicit, config, ctx.command)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
+        try:
+            return _serve_config(values)
+        except click.BadParameter as exc:
+            raise click.BadParameter(locate(config, exc.message)) from None
+
+    if check:
+        try:
+            load()
+        except click.BadParameter as exc:
+            click.echo(f"sluice: configuration: {exc.message}", err=True)
+            sys.exit(1)
+        click.echo(f"sluice: configuration {'in ' + config if config else 'from the flags'} is valid")
+        return
+    cfg, single, access_log = load()
+    try:
+        setup_access_log(access_log)
+    except OSError as exc:
+        raise click.BadParameter(f"--access-log: {exc}") from None
+    what = f"http server ({cfg.app})" if cfg.app else f"http server ({cfg.options['root'] or 'the bundled site'})"
+    _serve(what, cfg, single, serve_builder, loader=lambda: load()[0])
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False))
+def check_config(file):
+    """Check a `sluice serve` configuration FILE without serving (exit 0: valid)."""
+    serve.main(["--config", file, "--check"], prog_name="sluice serve")
+
+
+def _serve_config(kw: dict):
+    """serve's values (flags over the file) -> (Config, single process, access log)."""
+    kw = dict(kw)
+    kw.pop("config", None)
+    kw.pop("check", None)
+    app = kw.pop("app")
     limits = {k: kw.pop(k) for k in ("max_body", "max_request_line", "max_header_line", "max_head", "max_headers")}
+    root, static = kw.pop("root"), kw.pop("static")
+    keepalive, header_timeout = kw.pop("keepalive"), kw.pop("header_timeout")
     mounts = []
     for spec in static:
         prefix, sep, directory = spec.partition("=")
         if not sep or not prefix.startswith("/") or not directory:
-            raise click.BadParameter(f"--static: expected /PREFIX=DIR, got {spec!r}")
+            raise click.BadParameter(f"static: expected /PREFIX=DIR, got {spec!r}")
         mounts.append((prefix, directory))
     if app and root:
-        raise click.BadParameter("--root: serves files when there is no APP (use --static /prefix=DIR beside an APP)")
-    for directory in [root, *(d for _, d in mounts)]:
-        if directory is not None and not Path(directory).is_dir():
-            raise click.BadParameter(f"{directory!r} is not a directory")
+        raise click.BadParameter("root: serves files when there is no APP (use static /prefix=DIR beside an APP)")
+    if root is not None and not Path(root).is_dir():
+        raise click.BadParameter(f"root: {root!r} is not a directory")
+    for prefix, directory in mounts:
+        if not Path(directory).is_dir():
+            raise click.BadParameter(f"static: {prefix}={directory}: {directory!r} is not a directory")
     if keepalive <= 0 or header_timeout <= 0:
-        raise click.BadParameter("--keepalive, --header-timeout: must be positive numbers of seconds")
+        raise click.BadParameter("keepalive, header_timeout: must be positive numbers of seconds")
+    if not isinstance(logging.getLevelName(str(kw["log_level"]).upper()), int):
+        raise click.BadParameter(f"log_level: unknown level {kw['log_level']!r} (debug, info, warning, error)")
+    access_log = kw.pop("access_log")
     options = {
         "keepalive": keepalive,
         "header_timeout": header_timeout,
         "limits": limits,
         "static": mounts,
         "root": str(Path(root).resolve()) if root else None,
-        "interface": interface,
-        "threads": threads,
+        "interface": kw.pop("interface"),
+        "threads": kw.pop("threads"),
         "access_log": access_log,
-        "access_log_format": access_log_format,
-        "status_public": status_public,
+        "access_log_format": kw.pop("access_log_format"),
+        "status_public": kw.pop("status_public"),
     }
     cfg, single = _config(app, kw, "127.0.0.1:8080", options)
-    try:
-        setup_access_log(access_log)
-    except OSError as exc:
-        raise click.BadParameter(f"--access-log: {exc}") from None
-    what = f"http server ({app})" if app else f"http server ({root or 'the bundled site'})"
-    _serve(what, cfg, single, serve_builder)
+    return cfg, single, access_log
 
 
 @main.command("signal")

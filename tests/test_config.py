@@ -1,0 +1,98 @@
+"""The configuration file: every flag a key, errors that name the key and
+its line, flags over the file, the example complete, HUP re-reads it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sluice.cli import serve
+from sluice.config import keys_of
+
+from httpclient import Conn, get
+from servers import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "sluice.toml"
+
+
+def check(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "check-config", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_example_lists_every_key_and_is_valid():
+    text = EXAMPLE.read_text()
+    named = set(re.findall(r"^#?\s*([a-z_]+)\s*=", text, flags=re.M))
+    assert set(keys_of(serve)) - named == set()
+    r = check(EXAMPLE)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    "body, line, words",
+    [
+        ('bind = "127.0.0.1:1"\nworkers = "many"\n', 2, ["workers", "not a valid integer"]),
+        ("keepalive = 3\nnonsense = 1\n", 2, ["unknown key 'nonsense'"]),
+        ('workers = 1\nbind = "nope"\n', 2, ["bind", "HOST:PORT"]),
+        ('root = "/does/not/exist"\n', 1, ["root", "not a directory"]),
+        ('reuse_port = "yes"\n', 1, ["reuse_port", "true or false"]),
+        ("max-body = 0\n", 1, ["max-body"]),
+        ('static = ["nope"]\n', 1, ["static", "/PREFIX=DIR"]),
+        ('log_level = "loud"\n', 1, ["log_level", "loud"]),
+    ],
+)
+def test_a_bad_file_names_the_key_its_line_and_why(tmp_path, body, line, words):
+    f = tmp_path / "bad.toml"
+    f.write_text(body)
+    r = check(f)
+    assert r.returncode == 1
+    assert f"{f}:{line}:" in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
+def test_invalid_toml_is_an_error_with_its_position(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("workers = 1\nbind = 127.0.0.1:8080\n")
+    r = check(f)
+    assert r.returncode == 1 and "not valid TOML" in r.stderr and "line" in r.stderr
+
+
+def test_flags_on_the_command_line_win_over_the_file(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("from a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.txt").write_text("from b")
+    f = tmp_path / "s.toml"
+    f.write_text(f'root = "{tmp_path / "a"}"\nworkers = 1\nkeepalive = 5\n')
+    with ServerProcess(["serve"], "--config", str(f), "--root", str(tmp_path / "b")) as s, Conn(s.port) as c:
+        c.send(get("/x.txt"))
+        assert c.reply().body == b"from b"
+        s.stop()
+
+
+def test_hup_rereads_the_file_and_a_broken_one_keeps_the_old_workers(tmp_path):
+    (tmp_path / "x.txt").write_text("x")
+    f = tmp_path / "s.toml"
+    f.write_text(f'root = "{tmp_path}"\nworkers = 1\n')
+    with ServerProcess(["serve"], "--config", str(f)) as s:
+        f.write_text(f'root = "{tmp_path}"\nworkers = 2\n')
+        s.send_signal(signal.SIGHUP)
+        s.wait_log(r"reload done: 2 new workers")
+        f.write_text(f'root = "{tmp_path}"\nworkers = "two"\n')
+        n = len(s.lines)
+        s.send_signal(signal.SIGHUP)
+        s.wait_log(r"configuration failed to load .*workers", after=n)
+        time.sleep(0.5)
+        with Conn(s.port) as c:
+            c.send(get("/x.txt"))
+            assert c.reply().body == b"x"
+        s.stop()
