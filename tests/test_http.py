@@ -234,3 +234,13 @@ def test_drain_answers_with_connection_close(server):
         r = c.reply()
         assert r.status == 200 and r.headers["connection"] == "close"
         assert c.at_eof()
+
+
+def test_a_lingering_close_ends_after_the_linger_time_even_if_the_client_stays(server):
+    with Conn(server.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost : t\r\n\r\n")
+        assert c.reply().status == 400
+        t0 = time.monotonic()
+        c.send(b"more bytes the server reads and drops")
+        assert c.at_eof(timeout=10)
+        assert time.monotonic() - t0 < 6  # linger 2 s (keepalive is 30 s here)

@@ -60,6 +60,7 @@ class HTTPConnection:
         start = 0
         for _ in range(count):
             if rec[i] == _REFUSED:
+                self._linger()
                 server.refused += 1
                 server.status_classes[3 if rec[i + 3] < 500 else 4] += 1
                 log.debug("refused a request with %d (%r)", rec[i + 3], self)
@@ -108,7 +109,17 @@ class HTTPConnection:
             server.status_classes[k] += 1
         if server.access_log is not None:
             server.access_log(req, status, 0 if head else length)
+        if not keep:
+            self._linger()
         return keep
+
+    def _linger(self) -> None:
+        """C lingers after a closing answer; end it after the linger time."""
+        self._loop.call_later(self._server._ms[2] / 1000, self._linger_done)
+
+    def _linger_done(self) -> None:
+        if not self._closed:
+            lib.sl_http_expire(self._c)
 
     def _resolve(self, deferred: Deferred, result: Any) -> None:
         """A deferred answer is ready (in the loop's thread): send what can go."""
@@ -160,9 +171,8 @@ class HTTPConnection:
         self._closed = True
 
     def _expire(self) -> None:
-        if not self._closed:
-            lib.sl_http_expire(self._c)
-            self._server._wheel.add(self)  # a 408 lingers: look again
+        if not self._closed and lib.sl_http_expire(self._c) == 408:
+            self._linger()  # a 408 lingers too
 
     def stop_requested(self) -> None:
         self.draining = True
