@@ -64,23 +64,12 @@ class Request:
     no query), ``query_string`` (raw), ``query`` (a dict, parsed on first
     use), ``version``, ``headers`` (case-insensitive), ``body`` (bytes),
     ``path_params`` (from the route), ``client`` ((host, port)),
-    ``keep_alive``; ``defer()`` to answer later."""
+    ``keep_alive``; ``defer()`` to answer later. Each field is made from C's
+    record when first read."""
 
-    __slots__ = (
-        "method", "target", "version", "keep_alive", "body", "conn", "path_params",
-        "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path",
-    )  # fmt: skip
+    __slots__ = ("conn", "path_params", "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path")
 
     def __init__(self, conn, raw: bytes, start: int, rec: list[int], i: int):
-        m = rec[i]
-        self.method = _METHODS[m] if m else raw[start + rec[i + 4] : start + rec[i + 4] + rec[i + 5]].decode("latin-1")
-        t = start + rec[i + 8]
-        self.target = raw[t : t + rec[i + 9]].decode("latin-1")
-        self.version = "HTTP/1.1" if rec[i + 2] else "HTTP/1.0"
-        self.keep_alive = bool(rec[i + 1] & _KEEP_ALIVE)
-        blen = rec[i + 13]
-        b = start + rec[i + 12]
-        self.body = raw[b : b + blen] if blen else b""
         self.conn = conn
         self.path_params: dict[str, str] = {}
         self._raw = raw
@@ -90,6 +79,38 @@ class Request:
         self._headers: Headers | None = None
         self._query: dict[str, str] | None = None
         self._path: str | None = None
+
+    @property
+    def method(self) -> str:
+        rec, i = self._rec, self._i
+        m = rec[i]
+        if m:
+            return _METHODS[m]
+        s = self._start + rec[i + 4]
+        return self._raw[s : s + rec[i + 5]].decode("latin-1")
+
+    @property
+    def target(self) -> str:
+        rec, i = self._rec, self._i
+        t = self._start + rec[i + 8]
+        return self._raw[t : t + rec[i + 9]].decode("latin-1")
+
+    @property
+    def version(self) -> str:
+        return "HTTP/1.1" if self._rec[self._i + 2] else "HTTP/1.0"
+
+    @property
+    def keep_alive(self) -> bool:
+        return bool(self._rec[self._i + 1] & _KEEP_ALIVE)
+
+    @property
+    def body(self) -> bytes:
+        rec, i = self._rec, self._i
+        n = rec[i + 13]
+        if not n:
+            return b""
+        b = self._start + rec[i + 12]
+        return self._raw[b : b + n]
 
     def _origin(self) -> str:
         rec, i, s = self._rec, self._i, self._start

@@ -30,6 +30,7 @@ from .request import TEXT, Deferred, FileResponse, Request, header_block, render
 log = logging.getLogger("sluice.http")
 
 _HEAD = lib.SL_HTTP_HEAD
+_KEEP_ALIVE = lib.SL_HTTP_F_KEEP_ALIVE
 _REFUSED = lib.SL_HTTP_REFUSED
 _REC = lib.SL_HTTP_REC_WORDS
 _OF_BODY = lib.SL_HTTP_LENGTH_OF_BODY
@@ -86,7 +87,7 @@ class HTTPConnection:
     def _answer(self, req: Request, result: Any, version: int, head: bool) -> bool:
         """Send one answer; False once the connection is closing."""
         server = self._server
-        keep = req.keep_alive and not self.draining
+        keep = bool(req._rec[req._i + 1] & _KEEP_ALIVE) and not self.draining
         r = -22
         if result is not None:
             try:
