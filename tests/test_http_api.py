@@ -7,10 +7,10 @@ import json
 import threading
 import time
 
-from httpclient import Conn, ThreadServer, get
-
 import sluice
 from sluice.http.wsgi import WSGIHandler
+
+from httpclient import Conn, ThreadServer, get
 
 
 def make_app() -> sluice.App:

@@ -160,7 +160,7 @@ def test_a_bad_flag_names_itself():
     r = subprocess.run(
         [sys.executable, "-m", "sluice.cli", "serve", "--static", "nope"], capture_output=True, text=True, timeout=60
     )
-    assert r.returncode == 2 and "--static" in r.stderr
+    assert r.returncode == 2 and "static" in r.stderr and "/PREFIX=DIR" in r.stderr
 
 
 @pytest.mark.parametrize("bind", ["127.0.0.1:0"])

@@ -8,9 +8,10 @@ import os
 import time
 
 import pytest
-from httpclient import Conn, ThreadServer, get
 
 from sluice.static import StaticFiles
+
+from httpclient import Conn, ThreadServer, get
 
 
 @pytest.fixture

@@ -275,5 +275,9 @@ def signal_(action: str, pid_file: str, wait: float) -> None:
         sys.exit(1)
 
 
+from .messages_cli import register as _register_message_commands  # noqa: E402
+
+_register_message_commands(main)
+
 if __name__ == "__main__":
     main()

@@ -312,8 +312,6 @@ def _listen_sockets(host: str | None, port: int, backlog: int, reuse_port: bool)
 
 
 class Server:
-    conn_protocol = lib.SL_PROTO_RAW  # what C frames the input as (HTTPServer: SL_PROTO_HTTP1)
-
     """Listening sockets whose connections get protocol_factory()'s protocols.
 
     backlog: listen() backlog (default 1024; the kernel caps it at
@@ -322,6 +320,8 @@ class Server:
     idle_timeout: seconds of silence after which a connection is closed with
     reason "idle" (None: never), checked by an IdleWheel of idle_buckets.
     """
+
+    conn_protocol = lib.SL_PROTO_RAW  # what C frames the input as (HTTPServer: SL_PROTO_HTTP1)
 
     def __init__(
         self,

@@ -1,0 +1,634 @@
+"""Framed messages with heartbeats: ``Router``, ``MessageServer``,
+``MessageConnection``, ``MessageClient``.
+
+The frame format and the heartbeat rules are docs/protocol.md's. C finds the
+frames (``sl_frame_scan``: one call over what a read brought, plus the partial
+frame kept from the read before); Python routes them by type, answers PINGs
+itself and decides the timeouts. A handler runs once per complete frame, and
+all the frames of one read are handled in one batch, in order::
+
+    router = Router()
+
+    @router.on(0x10)
+    def hello(conn, payload):  # payload: a read-only memoryview, valid during the call
+        conn.send(0x11, b"hello " + payload)
+
+    server = MessageServer(loop, router, "127.0.0.1", 7001)  # idle peers closed after 8 s
+
+A ``MessageClient`` pings a quiet server, declares it dead after ``misses``
+unanswered PINGs and reconnects with exponential backoff and full jitter.
+Everything here runs in the loop's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import random as _random
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._binding import ffi, lib
+from .log import log_limited
+from .tcp import Protocol, Server, Transport
+
+__all__ = [
+    "Router",
+    "MessageServer",
+    "MessageConnection",
+    "MessageClient",
+    "Backoff",
+    "PING",
+    "PONG",
+    "APP_MIN",
+    "MAX_TYPE",
+    "DEFAULT_MAX_PAYLOAD",
+    "HEARTBEAT_MAX_PAYLOAD",
+]
+
+log = logging.getLogger("sluice.messages")
+
+PING = lib.SL_FRAME_PING
+PONG = lib.SL_FRAME_PONG
+APP_MIN = lib.SL_FRAME_APP_MIN  # application types are APP_MIN .. MAX_TYPE
+MAX_TYPE = 255
+HEADER = lib.SL_FRAME_HEADER
+DEFAULT_MAX_PAYLOAD = lib.SL_FRAME_DEFAULT_MAX_PAYLOAD
+HEARTBEAT_MAX_PAYLOAD = 64
+
+# The header in Python: one struct call per frame sent, no crossing into C.
+# magic, version, type, flags, reserved (0), payload length; big-endian.
+_HEADER = struct.Struct(">2sBBHHI")
+_MAGIC = b"SL"
+_VERSION = lib.SL_FRAME_VERSION
+_JOIN_MAX = 16 * 1024  # a payload up to this size is joined to its header: one write
+
+# An sl_frame read as three 32-bit words: off, len, then flags (uint16) and
+# type (uint8) share the third, where depends on the byte order.
+_FLAGS_SHIFT, _TYPE_SHIFT = (0, 16) if sys.byteorder == "little" else (16, 8)
+_FIRST_CAP = 64
+_MAX_CAP = 4096  # frames per scan; a read holding more takes one call per 4096
+
+_scan = lib.sl_frame_scan
+_from_buffer = ffi.from_buffer
+
+# MessageConnection._draining
+_SERVING, _STOP_REQUESTED, _ANSWERED = 0, 1, 2
+
+Handler = Callable[["MessageConnection", memoryview], Any]
+Fallback = Callable[["MessageConnection", int, memoryview], Any]
+
+
+def _check_app_type(kind: int) -> None:
+    if not APP_MIN <= kind <= MAX_TYPE:
+        raise ValueError(f"message type: expected {APP_MIN}..{MAX_TYPE} (0..15 are the protocol's), got {kind!r}")
+
+
+class Router:
+    """Handlers by message type.
+
+    ``@router.on(TYPE)`` registers ``handler(conn, payload)`` for one
+    application type (16..255); ``@router.fallback`` registers
+    ``handler(conn, type, payload)`` for the types without one. A frame no
+    handler takes is dropped and counted (``unhandled`` in the stats).
+    ``payload`` is a read-only memoryview of the frame's bytes, valid during
+    the call only: it is released when the handler returns, so that Sluice
+    stays free to change where the bytes live. ``bytes(payload)`` keeps a
+    copy; a buffer taken from it (numpy.frombuffer, ffi.from_buffer) must not
+    outlive the call either (the release would fail, and the connection with
+    it). ``conn.flags`` holds the frame's flags during the call."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler | None] = [None] * (MAX_TYPE + 1)
+        self._fallback: Fallback | None = None
+
+    def on(self, kind: int) -> Callable[[Handler], Handler]:
+        _check_app_type(kind)
+
+        def register(handler: Handler) -> Handler:
+            if self._handlers[kind] is not None:
+                raise ValueError(f"message type 0x{kind:02x} already has a handler")
+            self._handlers[kind] = handler
+            return handler
+
+        return register
+
+    def fallback(self, handler: Fallback) -> Fallback:
+        self._fallback = handler
+        return handler
+
+
+class _Scanner:
+    """sl_frame_scan's output array, shared by the connections of one server
+    or client (one loop, so one thread), grown to fit the biggest reads."""
+
+    __slots__ = ("max_payload", "_cap", "_out", "_words", "_n", "_consumed")
+
+    def __init__(self, max_payload: int):
+        if not 1 <= max_payload <= 0xFFFFFFFF:
+            raise ValueError("max_payload: expected 1 .. 2**32 - 1 bytes")
+        self.max_payload = max_payload
+        self._n = ffi.new("size_t *")
+        self._consumed = ffi.new("size_t *")
+        self._grow(_FIRST_CAP)
+
+    def _grow(self, cap: int) -> None:
+        self._cap = cap
+        self._out = ffi.new("sl_frame[]", cap)
+        self._words = memoryview(ffi.buffer(self._out)).cast("I")
+
+    def scan(self, buf: bytes | bytearray, start: int) -> tuple[int, list[int], int, bool]:
+        """The complete frames of buf[start:] as (result, words, consumed,
+        more): three words per frame (payload offset from start, length,
+        flags and type); more: the array was full, scan again after consumed."""
+        length = len(buf) - start
+        fits = length // HEADER + 1  # more frames than this cannot be there
+        if fits > self._cap and self._cap < _MAX_CAP:
+            self._grow(min(_MAX_CAP, 1 << (fits - 1).bit_length()))
+        cap = min(fits, self._cap)
+        ptr = buf if type(buf) is bytes and not start else _from_buffer(buf) + start
+        rc = _scan(ptr, length, self.max_payload, self._out, cap, self._n, self._consumed)
+        n = self._n[0]
+        return rc, self._words[: 3 * n].tolist(), self._consumed[0], n == cap
+
+
+class _Context:
+    """What the connections of one server or client share: the loop, the
+    router, the scanner, the callbacks and the counters."""
+
+    __slots__ = (
+        "loop", "router", "scanner", "on_connect", "on_disconnect",
+        "frames", "pings", "pongs", "unhandled", "protocol_errors",
+    )  # fmt: skip
+
+    def __init__(self, loop, router: Router, max_payload: int, on_connect, on_disconnect):
+        self.loop = loop
+        self.router = router
+        self.scanner = _Scanner(max_payload)
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.frames = 0  # every complete frame received, heartbeats included
+        self.pings = 0
+        self.pongs = 0
+        self.unhandled = 0
+        self.protocol_errors = 0
+
+    def stats(self) -> dict:
+        return {
+            "frames": self.frames,
+            "pings": self.pings,
+            "pongs": self.pongs,
+            "unhandled": self.unhandled,
+            "protocol_errors": self.protocol_errors,
+        }
+
+
+class MessageConnection(Protocol):
+    """One peer of the message protocol, as handlers see it.
+
+    ``send(type, payload, flags)`` queues a frame, which leaves at the end of
+    the loop's turn with the rest of the turn's output; ``close()`` closes
+    once the output has left, ``abort()`` at once; ``peer`` is the peer's
+    address; ``flags`` holds the flags of the frame being handled. Sends
+    after a close are dropped."""
+
+    __slots__ = ("_ctx", "_transport", "_tail", "_draining", "flags")
+
+    def __init__(self, ctx: _Context):
+        self._ctx = ctx
+        self._transport: Transport | None = None
+        self._tail: bytearray | None = None  # a frame still arriving
+        self._draining = _SERVING
+        self.flags = 0
+
+    # ---- for handlers --------------------------------------------------------
+
+    @property
+    def peer(self) -> Any:
+        """The peer's address as socket.getpeername() gives it (None if unknown)."""
+        return self._transport.get_extra_info("peername")
+
+    def send(self, type: int, payload: bytes | bytearray | memoryview = b"", flags: int = 0) -> None:
+        """Queue one frame of an application type (16..255); flags 0..0xFFFF."""
+        _check_app_type(type)
+        if not 0 <= flags <= 0xFFFF:
+            raise ValueError(f"flags: expected 0..0xFFFF, got {flags!r}")
+        self._write(type, flags, payload)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __repr__(self) -> str:
+        return f"<sluice.MessageConnection {self._transport!r}>"
+
+    # ---- the protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: Transport) -> None:
+        self._transport = transport
+        if self._ctx.on_connect is not None:
+            self._ctx.on_connect(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._tail = None
+        if self._ctx.on_disconnect is not None:
+            self._ctx.on_disconnect(self, self._transport.close_reason)
+
+    def data_received(self, data: bytes) -> None:
+        tail = self._tail
+        if tail is not None:
+            tail += data
+            data = tail
+            self._tail = None
+        scanner = self._ctx.scanner
+        start = 0
+        more = True
+        while more:
+            rc, words, consumed, more = scanner.scan(data, start)
+            if words and not self._deliver(data, start, words):
+                return  # closing: nothing after that frame is handled
+            start += consumed
+            if rc < 0:
+                self._protocol_error(ffi.string(lib.sl_frame_error_name(rc)).decode())
+                return
+        if start < len(data):
+            # Keep the partial frame; a new copy when payloads of this buffer
+            # were handed out (a handler may still hold a view of it).
+            self._tail = data if data is tail and not start else bytearray(memoryview(data)[start:])
+        elif self._draining == _ANSWERED:
+            self._transport.close()
+
+    def stop_requested(self) -> None:
+        """The server is stopping gracefully (TERM, a reload): the frames
+        received are all handled, and the connection closes after its next
+        answer (any frame it sends, a PONG included) once no frame is half
+        received. So a client gets the answer to what it sent, then EOF, and
+        reconnects to a worker that still accepts. A silent connection stays
+        until the idle wheel or the graceful timeout ends it."""
+        if self._draining == _SERVING:
+            self._draining = _STOP_REQUESTED
+
+    # ---- inside ---------------------------------------------------------------
+
+    def _deliver(self, data: bytes | bytearray, start: int, words: list[int]) -> bool:
+        """Hand one scan's frames to their handlers, in order. False once the
+        connection is closing (a handler closed it, or a bad heartbeat)."""
+        ctx = self._ctx
+        router = ctx.router
+        handlers = router._handlers
+        transport = self._transport
+        view = memoryview(data).toreadonly()
+        ctx.frames += len(words) // 3
+        for i in range(0, len(words), 3):
+            off = start + words[i]
+            w = words[i + 2]
+            kind = (w >> _TYPE_SHIFT) & 0xFF
+            flags = (w >> _FLAGS_SHIFT) & 0xFFFF
+            payload = view[off : off + words[i + 1]]
+            if kind < APP_MIN:  # the decoder lets no reserved type through: PING or PONG
+                self._heartbeat(kind, flags, payload)
+            else:
+                self.flags = flags
+                handler = handlers[kind]
+                if handler is not None:
+                    handler(self, payload)
+                elif router._fallback is not None:
+                    router._fallback(self, kind, payload)
+                else:
+                    ctx.unhandled += 1
+            payload.release()
+            if transport._closing:
+                return False
+        return True
+
+    def _heartbeat(self, kind: int, flags: int, payload: memoryview) -> None:
+        if len(payload) > HEARTBEAT_MAX_PAYLOAD:
+            self._protocol_error(f"heartbeat payload over {HEARTBEAT_MAX_PAYLOAD} bytes")
+        elif kind == PING:
+            self._ctx.pings += 1
+            self._write(PONG, flags, payload)  # queued behind the earlier answers
+        else:
+            self._ctx.pongs += 1  # asked for or not: a sign of life, nothing more
+
+    def _write(self, kind: int, flags: int, payload) -> None:
+        n = len(payload) if type(payload) is bytes else memoryview(payload).nbytes
+        header = _HEADER.pack(_MAGIC, _VERSION, kind, flags, 0, n)
+        transport = self._transport
+        if n <= _JOIN_MAX:
+            transport.write(header + payload)
+        else:  # no Python copy of a big payload; C appends both to the output
+            transport.write(header)
+            transport.write(payload)
+        if self._draining == _STOP_REQUESTED:
+            self._draining = _ANSWERED
+            self._ctx.loop.call_soon(self._close_if_whole)
+
+    def _close_if_whole(self) -> None:
+        if self._tail is None:
+            self._transport.close()
+
+    def _protocol_error(self, detail: str) -> None:
+        self._ctx.protocol_errors += 1
+        log_limited(
+            "message protocol error",
+            logging.WARNING,
+            "sluice: closing the message connection of %s: %s",
+            self.peer,
+            detail,
+            log=log,
+        )
+        self._transport._close(lib.SL_CLOSE_PROTOCOL, graceful=True)
+
+
+class MessageServer(Server):
+    """A TCP server of the message protocol: the router's handlers get the
+    application frames, PINGs are answered without them, idle peers closed.
+
+    idle_timeout: seconds a peer may stay silent before it is closed with
+    reason "idle" (default 8, checked by a wheel of idle_buckets buckets, as
+    the seed; None: never); any bytes count as life. max_payload: the largest
+    payload accepted (default 1 MiB); a bigger frame, or any other framing
+    error, closes its connection with reason "protocol error" once the frames
+    before it are handled. on_connect(conn) and on_disconnect(conn, reason)
+    are called as peers come and go (reason: "peer closed", "idle", "protocol
+    error"...). The other keywords are tcp.Server's (sock, backlog,
+    reuse_port, edge_triggered, high_water, low_water). The server does not
+    ping: its clients do, and the idle wheel finds the dead ones."""
+
+    def __init__(
+        self,
+        loop,
+        router: Router,
+        host: str | None = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        idle_timeout: float | None = 8.0,
+        idle_buckets: int = 8,
+        on_connect: Callable[[MessageConnection], Any] | None = None,
+        on_disconnect: Callable[[MessageConnection, str], Any] | None = None,
+        **server_options: Any,
+    ):
+        self._ctx = _Context(loop, router, max_payload, on_connect, on_disconnect)
+        super().__init__(
+            loop,
+            self._new_connection,
+            host,
+            port,
+            idle_timeout=idle_timeout,
+            idle_buckets=idle_buckets,
+            **server_options,
+        )
+
+    def _new_connection(self) -> MessageConnection:
+        return MessageConnection(self._ctx)
+
+    @property
+    def router(self) -> Router:
+        return self._ctx.router
+
+    @property
+    def requests(self) -> int:
+        """Frames received (what a worker reports, and max-requests counts)."""
+        return self._ctx.frames
+
+    def stats(self) -> dict:
+        """frames, pings, pongs, unhandled, protocol_errors, idle_kicked, connections."""
+        return {**self._ctx.stats(), "idle_kicked": self.idle_kicked, "connections": len(self.transports)}
+
+
+class Backoff:
+    """Waits between reconnection attempts: exponential, with full jitter.
+
+    The n-th wait (from 0) is ``random() * min(maximum, initial * 2**n)``:
+    uniform below a ceiling that doubles up to maximum. Full jitter spreads
+    the clients a server restart dropped, so they do not all come back in
+    the same instant. random: a source of floats in [0, 1)."""
+
+    def __init__(self, initial: float, maximum: float, random: Callable[[], float] = _random.random):
+        if not 0 < initial <= maximum:
+            raise ValueError("backoff: expected 0 < initial <= maximum seconds")
+        self.initial = initial
+        self.maximum = maximum
+        self.ceiling = initial
+        self._random = random
+
+    def next(self) -> float:
+        delay = self._random() * self.ceiling
+        self.ceiling = min(self.maximum, self.ceiling * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.ceiling = self.initial
+
+
+class _ClientConnection(MessageConnection):
+    """The client's end: notes, for the heartbeat, whether anything came in
+    and whether a frame went out since the last tick."""
+
+    __slots__ = ("heard", "spoke")
+
+    def __init__(self, ctx: _Context):
+        super().__init__(ctx)
+        self.heard = False
+        self.spoke = False
+
+    def data_received(self, data: bytes) -> None:
+        self.heard = True
+        super().data_received(data)
+
+    def _write(self, kind: int, flags: int, payload) -> None:
+        self.spoke = True
+        super()._write(kind, flags, payload)
+
+
+class MessageClient:
+    """A connection to a message server that stays up: heartbeats, and
+    reconnection with backoff.
+
+    It connects at once. Every ``interval`` seconds it sends a PING unless a
+    frame went out and something came in during the interval; after
+    ``misses`` PINGs in a row left a whole interval unanswered (no byte
+    received), it closes the connection with reason "timeout": a dead server
+    is found between misses and misses + 1 intervals after its last frame.
+    Keep ``interval`` below half the server's idle timeout (default 3 s, for
+    the server's 8 s): a client that only listens then never looks idle.
+
+    After a disconnect, or a failed attempt, it tries again after a
+    ``Backoff(backoff_initial, backoff_max, random)`` wait; a connection that
+    lasted at least backoff_max seconds (by ``clock``) starts the backoff
+    over. Callbacks: on_connect(conn) once connected; on_disconnect(conn,
+    reason) once a connection is gone ("timeout", "peer closed", "reset",
+    "closed"...); on_connect_error(exc) after each failed attempt.
+    on_message: the Router for the server's frames."""
+
+    def __init__(
+        self,
+        loop,
+        host: str,
+        port: int,
+        *,
+        interval: float = 3.0,
+        misses: int = 3,
+        on_connect: Callable[[MessageConnection], Any] | None = None,
+        on_disconnect: Callable[[MessageConnection, str], Any] | None = None,
+        on_connect_error: Callable[[Exception], Any] | None = None,
+        on_message: Router | None = None,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 30.0,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        random: Callable[[], float] = _random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if interval <= 0:
+            raise ValueError("interval: must be a positive number of seconds")
+        if misses < 1:
+            raise ValueError("misses: must be at least 1")
+        self.loop = loop
+        self.host = host
+        self.port = port
+        self.interval = interval
+        self.misses = misses
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._on_connect_error = on_connect_error
+        self._ctx = _Context(loop, on_message or Router(), max_payload, self._connected, self._disconnected)
+        self._backoff = Backoff(backoff_initial, backoff_max, random)
+        self._clock = clock
+        self._conn: _ClientConnection | None = None
+        self._pending: Transport | None = None  # a connect under way
+        self._connected_at = 0.0
+        self._ticker = None
+        self._retry = None
+        self._pinged = False  # the last tick sent a PING
+        self._missed = 0
+        self._closed = False
+        self.retry_delay: float | None = None  # the wait before the next attempt, while one is pending
+        self._connect()
+
+    # ---- the API -------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def connection(self) -> MessageConnection | None:
+        return self._conn
+
+    def send(self, type: int, payload: bytes | bytearray | memoryview = b"", flags: int = 0) -> None:
+        """Queue a frame on the current connection (ConnectionError between connections)."""
+        if self._conn is None:
+            raise ConnectionError(f"sluice: not connected to {self.host}:{self.port}")
+        self._conn.send(type, payload, flags)
+
+    def stats(self) -> dict:
+        return self._ctx.stats()
+
+    def close(self) -> None:
+        """Close for good: no more attempts; on_disconnect(conn, "closed") follows if connected."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self.retry_delay = None
+        if self._pending is not None:
+            self._pending.abort()
+            self._pending = None
+        if self._conn is not None:
+            self._conn.close()
+
+    # ---- connecting ------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self._retry = None
+        self.retry_delay = None
+        try:
+            self._pending = self.loop.create_connection(
+                self._new_connection, self.host, self.port, on_error=self._connect_failed
+            )
+        except OSError as exc:
+            self._connect_failed(exc)
+
+    def _new_connection(self) -> _ClientConnection:
+        return _ClientConnection(self._ctx)
+
+    def _connect_failed(self, exc: Exception) -> None:
+        self._pending = None
+        self._schedule_retry()
+        log_limited(
+            "message client connect",
+            logging.INFO,
+            "sluice: cannot connect to %s:%d (%s); next attempt in %.2f s",
+            self.host,
+            self.port,
+            exc,
+            self.retry_delay,
+            log=log,
+        )
+        if self._on_connect_error is not None:
+            self._on_connect_error(exc)
+
+    def _schedule_retry(self) -> None:
+        self.retry_delay = self._backoff.next()
+        self._retry = self.loop.call_later(self.retry_delay, self._connect)
+
+    def _connected(self, conn: _ClientConnection) -> None:
+        self._pending = None
+        self._conn = conn
+        self._connected_at = self._clock()
+        self._pinged = False
+        self._missed = 0
+        self._ticker = self.loop.call_every(self.interval, self._tick)
+        if self._on_connect is not None:
+            self._on_connect(conn)
+
+    def _disconnected(self, conn: _ClientConnection, reason: str) -> None:
+        self._conn = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        if self._clock() - self._connected_at >= self._backoff.maximum:
+            self._backoff.reset()
+        if not self._closed:
+            self._schedule_retry()
+            log.info(
+                "connection to %s:%d lost (%s); reconnecting in %.2f s", self.host, self.port, reason, self.retry_delay
+            )
+        if self._on_disconnect is not None:
+            self._on_disconnect(conn, reason)
+
+    # ---- the heartbeat -------------------------------------------------------
+
+    def _tick(self) -> None:
+        conn = self._conn
+        if conn.heard:
+            self._missed = 0
+        elif self._pinged:
+            self._missed += 1
+        if self._missed >= self.misses:
+            log_limited(
+                "message client timeout",
+                logging.WARNING,
+                "sluice: %s:%d left %d PINGs unanswered; closing",
+                self.host,
+                self.port,
+                self._missed,
+                log=log,
+            )
+            self._ticker.cancel()
+            conn._transport._close(lib.SL_CLOSE_TIMEOUT, graceful=False)
+            return
+        self._pinged = not (conn.heard and conn.spoke)
+        if self._pinged:
+            conn._write(PING, 0, b"")
+        conn.heard = conn.spoke = False
