@@ -116,12 +116,15 @@ class WSGIHandler:
             "wsgi.multiprocess": self.multiprocess,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input_terminated": True,  # the body is whole: read() to its end is safe
         }
         for name, value in req.headers.raw():
             if name == "content-type":
                 env["CONTENT_TYPE"] = value
             elif name == "content-length":
                 env["CONTENT_LENGTH"] = value
+            elif name == "transfer-encoding":
+                continue  # C de-chunked the body: the app sees it with its length
             else:
                 key = _key(name)
                 env[key] = f"{env[key]},{value}" if key in env else value
