@@ -210,6 +210,21 @@ async def _load_until_term(port: int, clients: int, term):
     return counts
 
 
+def test_term_to_the_whole_process_group_is_a_graceful_stop_too():
+    with tcp_server("--graceful-timeout", "20") as server:
+        wait_until(lambda: len(children(server.proc.pid)) == 2)
+
+        def term_group():
+            os.killpg(server.proc.pid, signal.SIGTERM)  # the master and every worker at once
+
+        counts = asyncio.run(_load_until_term(server.port, 100, term_group))
+        server.proc.wait(30)
+        assert server.proc.returncode == 0
+    assert counts.failed == 0, counts.failures
+    assert counts.answered == counts.sent > 500
+    assert "stopping now" not in server.log()
+
+
 def test_a_reload_whose_application_fails_to_import_leaves_the_old_workers(tmp_path):
     app_dir = tmp_path / "app"
     app_dir.mkdir()

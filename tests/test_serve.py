@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -178,3 +179,32 @@ def test_serve_refuses_a_port_in_use(bind):
             timeout=60,
         )
         assert r.returncode == 1 and "cannot listen" in r.stderr
+
+
+def test_workers_access_lines_never_interleave(tmp_path):
+    access = tmp_path / "access.log"
+    with serve("apps.webapps:app", "--access-log", str(access), workers=2) as s:
+        agent = "x" * 3000  # long lines: an interleaving write would show
+        counts = asyncio.run(_many(s.port, 20, 25, agent))
+        assert counts == 500
+        wait_until(lambda: access.exists() and access.read_text().count("\n") == 500)
+        s.stop()
+    pattern = re.compile(r'^127\.0\.0\.1 - - \[[^\]]+\] "GET /pid HTTP/1\.1" 200 \d+ "-" "x{3000}"$')
+    lines = access.read_text().splitlines()
+    assert len(lines) == 500 and all(pattern.match(line) for line in lines)
+
+
+async def _many(port: int, conns: int, each: int, agent: str) -> int:
+    async def one():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        n = 0
+        for _ in range(each):
+            writer.write(f"GET /pid HTTP/1.1\r\nHost: t\r\nUser-Agent: {agent}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+            await reader.readexactly(length)
+            n += 1
+        writer.close()
+        return n
+
+    return sum(await asyncio.gather(*(one() for _ in range(conns))))

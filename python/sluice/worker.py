@@ -8,7 +8,9 @@ figures. Signals, handled between loop turns:
 
   TERM, QUIT  graceful drain: stop accepting, ask each protocol to finish
               (``stop_requested``), exit once no connection is left or after
-              graceful_timeout; a second one stops at once
+              graceful_timeout; a second one stops at once only without a
+              master (a TERM to the process group comes twice: from the
+              sender and from the master, which sends INT to stop at once)
   INT         fast stop
   USR1        reopen the log files (and point faulthandler at the new one)
   USR2        faulthandler dumps every thread's stack to the error log (the
@@ -205,8 +207,11 @@ class Worker:
 
     def drain(self) -> None:
         if self.draining:
-            log.info("worker %d: second stop signal during the drain; stopping now", os.getpid())
-            self.stop_now()
+            if self.master_pid is None:  # alone: a second TERM/QUIT means now
+                log.info("worker %d: second stop signal during the drain; stopping now", os.getpid())
+                self.stop_now()
+            # under a master, a TERM sent to the whole group reaches us twice
+            # (directly and from the master): the master decides "now" (INT)
             return
         self.draining = True
         self.board.slot_set(self.slot, sb.S_STATE, sb.DRAINING)
