@@ -36,6 +36,7 @@ _REC = lib.SL_HTTP_REC_WORDS
 _OF_BODY = lib.SL_HTTP_LENGTH_OF_BODY
 _respond = lib.sl_http_respond
 _ERROR_BODY = b"internal server error\n"
+_TEXT_LEN = len(TEXT)
 
 
 class HTTPConnection:
@@ -79,6 +80,18 @@ class HTTPConnection:
                 if self._queue is None:
                     self._queue = deque()
                 self._queue.append([req, result, version, head])
+            elif type(result) is str and server.access_log is None:
+                # the common case in full here: a text answer, no access log
+                keep = rec[i + 1] & _KEEP_ALIVE and not self.draining
+                body = result.encode()
+                r = _respond(self._c, 200, TEXT, _TEXT_LEN, body, len(body), _OF_BODY, version, keep, head)
+                if r == -22:
+                    self._answer(req, None, version, head)
+                else:
+                    server.status_classes[1] += 1
+                if not keep:
+                    self._linger()
+                    return
             elif not self._answer(req, result, version, head):
                 return  # the connection lingers, then closes: the rest is not answered
             start += rec[i + 14]
