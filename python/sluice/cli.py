@@ -275,8 +275,10 @@ def signal_(action: str, pid_file: str, wait: float) -> None:
         sys.exit(1)
 
 
+from .bench.cli import bench  # noqa: E402
 from .messages_cli import register as _register_message_commands  # noqa: E402
 
+main.add_command(bench)
 _register_message_commands(main)
 
 if __name__ == "__main__":
