@@ -474,6 +474,7 @@ def main() -> int:
             "faults": faults,
             "failures_by_fault": by_fault,
             "unexplained": unexplained,
+            "failures": [{"at_s": round(t, 2), "load": k, "why": w} for t, k, w in st.failures if k != "pool-burst"],
             "rss": {str(pid): series for pid, series in rss.items()},
             "checks": checks,
         },
