@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from .http import FileResponse, Request
+from .http.request import header_block
 
 _CACHE_MAX = 256  # open files kept
 _RECHECK_S = 1.0
@@ -34,6 +35,15 @@ class _Entry:
     last_modified: str
     ctype: str
     checked: float
+    block: bytes = b""  # the header lines of a 200, rendered once
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Content-Type", self.ctype),
+            ("ETag", self.etag),
+            ("Last-Modified", self.last_modified),
+            ("Accept-Ranges", "bytes"),
+        ]
 
 
 def _not_found():
@@ -48,8 +58,22 @@ class StaticFiles:
         self.prefix = prefix.rstrip("/")
         self.index = index
         self._cache: dict[str, _Entry] = {}
+        self._resolved: dict[str, tuple[str | None, float]] = {}  # URL path -> file, when looked up
 
     def resolve(self, url_path: str) -> str | None:
+        """resolve_now's answer, remembered for a second (a hot path costs no
+        syscall; a change on disk is seen within a second)."""
+        now = time.monotonic()
+        hit = self._resolved.get(url_path)
+        if hit is not None and now - hit[1] < _RECHECK_S:
+            return hit[0]
+        path = self.resolve_now(url_path)
+        if len(self._resolved) >= 4 * _CACHE_MAX:
+            self._resolved.clear()
+        self._resolved[url_path] = (path, now)
+        return path
+
+    def resolve_now(self, url_path: str) -> str | None:
         """The file for a (decoded) URL path, or None when refused or missing."""
         if "\0" in url_path:
             return None
@@ -107,6 +131,7 @@ class StaticFiles:
             ctype,
             now,
         )
+        e.block = header_block(e.headers())
         self._cache[path] = e
         return e
 
@@ -128,8 +153,10 @@ class StaticFiles:
         e = self._entry(path)
         if e is None:
             return _not_found()
-        headers = [("Content-Type", e.ctype), ("ETag", e.etag), ("Last-Modified", e.last_modified)]
-        headers.append(("Accept-Ranges", "bytes"))
+        head = req.head_bytes().lower()
+        if b"\nif-" not in head and b"\nrange:" not in head:  # the common case: the whole file
+            return FileResponse(e.fd, 0, e.size, 200, raw_headers=e.block)
+        headers = e.headers()
         inm = req.header("if-none-match")
         if inm is not None:
             if inm.strip() == "*" or e.etag in [t.strip().removeprefix("W/") for t in inm.split(",")]:

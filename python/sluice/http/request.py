@@ -154,6 +154,12 @@ class Request:
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
 
+    def head_bytes(self) -> bytes:
+        """The request's head as received (request line and header lines)."""
+        rec, i = self._rec, self._i
+        n = rec[i + 12]  # the body starts right after the head
+        return self._raw[self._start : self._start + n]
+
     @property
     def client(self) -> tuple[str, int] | None:
         return self.conn.peer if self.conn is not None else None
@@ -200,7 +206,7 @@ class FileResponse:
     """len bytes of the open file fd from offset, sent by sendfile (the
     caller keeps fd open; the connection dups it). no_body: a 304."""
 
-    __slots__ = ("fd", "offset", "length", "status", "headers", "no_body", "close_fd")
+    __slots__ = ("fd", "offset", "length", "status", "headers", "no_body", "close_fd", "raw_headers")
 
     def __init__(
         self,
@@ -211,8 +217,10 @@ class FileResponse:
         headers=(),
         no_body: bool = False,
         close_fd: bool = False,
+        raw_headers: bytes | None = None,
     ):
         self.close_fd = close_fd  # the server closes fd once the answer is queued
+        self.raw_headers = raw_headers  # the header lines already rendered (instead of headers)
         self.fd = fd
         self.offset = offset
         self.length = length

@@ -152,7 +152,7 @@ class HTTPConnection:
 
     def _send_file(self, f: FileResponse, version: int, keep: bool, head: bool) -> int:
         try:
-            extra = header_block(f.headers)
+            extra = f.raw_headers if f.raw_headers is not None else header_block(f.headers)
             if f.no_body:
                 return _respond(self._c, f.status, extra, len(extra), b"", 0, -2, version, keep, 1)
             c, n = self._c, len(extra)
