@@ -106,3 +106,15 @@ def test_wsgi_on_threads_keeps_serving_while_the_app_blocks():
         assert fast.reply().body == b"/fast True"
         assert time.monotonic() - t0 < 0.8  # not behind the blocked request
         assert slow.reply().body == b"/slow True"
+
+
+def test_a_hundred_pipelined_requests_in_one_write_and_behind_a_deferred_one():
+    with ThreadServer(make_app()) as s, Conn(s.port) as c:
+        c.send(b"".join(get(f"/q?n={i}") for i in range(100)))
+        for i in range(100):
+            assert json.loads(c.reply().body)["query"] == {"n": str(i)}
+        # behind a slow deferred answer the connection stops reading at 64 queued, then goes on
+        c.send(get("/later/500") + b"".join(get(f"/q?n={i}") for i in range(100)))
+        assert c.reply().body == b"late 500"
+        for i in range(100):
+            assert json.loads(c.reply().body)["query"] == {"n": str(i)}

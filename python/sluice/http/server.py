@@ -37,6 +37,7 @@ _OF_BODY = lib.SL_HTTP_LENGTH_OF_BODY
 _respond = lib.sl_http_respond
 _ERROR_BODY = b"internal server error\n"
 _TEXT_LEN = len(TEXT)
+_MAX_QUEUED = 64  # answers waiting behind a deferred one before the connection stops reading
 
 
 class HTTPConnection:
@@ -80,6 +81,8 @@ class HTTPConnection:
                 if self._queue is None:
                     self._queue = deque()
                 self._queue.append([req, result, version, head])
+                if len(self._queue) == _MAX_QUEUED:  # a client pipelining behind a slow answer: stop reading
+                    lib.sl_conn_pause_reading(self._c)
             elif type(result) is str and server.access_log is None:
                 # the common case in full here: a text answer, no access log
                 keep = rec[i + 1] & _KEEP_ALIVE and not self.draining
@@ -149,6 +152,8 @@ class HTTPConnection:
             if self._closed or not self._answer(req, res, version, head):
                 q.clear()
         self._queue = None
+        if not self._closed:
+            lib.sl_conn_resume_reading(self._c)
 
     def _send_file(self, f: FileResponse, version: int, keep: bool, head: bool) -> int:
         try:
