@@ -102,30 +102,10 @@ def parse_bind(bind: str) -> tuple[str, int]:
 
 def listen(bind: str, backlog: int, reuse_port: bool) -> list[socket.socket]:
     """Listening sockets for one bind (one per address it resolves to)."""
+    from .tcp import listen_sockets
+
     host, port = parse_bind(bind)
-    out = []
-    try:
-        for family, type_, proto, _, addr in socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        ):
-            s = socket.socket(family, type_, proto)
-            out.append(s)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            s.bind(addr)
-            s.listen(backlog)
-            s.set_inheritable(True)
-            if port == 0:  # every address of this bind on the port the kernel chose
-                port = s.getsockname()[1]
-                break
-    except BaseException:
-        for s in out:
-            s.close()
-        raise
-    return out
+    return listen_sockets(host, port, backlog, reuse_port)
 
 
 def sockname(s: socket.socket) -> str:

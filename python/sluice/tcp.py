@@ -287,7 +287,9 @@ def _conn_config(edge_triggered: bool, max_input: int, high_water: int, low_wate
     return cfg
 
 
-def _listen_sockets(host: str | None, port: int, backlog: int, reuse_port: bool) -> list[socket.socket]:
+def listen_sockets(host: str | None, port: int, backlog: int, reuse_port: bool) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for host:port (every address it
+    resolves to, all on one port)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     socks = []
     try:
@@ -352,7 +354,7 @@ class Server:
             for s in self.sockets:
                 s.setblocking(False)
         else:
-            self.sockets = _listen_sockets(host, port, backlog, reuse_port)
+            self.sockets = listen_sockets(host, port, backlog, reuse_port)
         self._cfg = _conn_config(edge_triggered, max_input, high_water, low_water, self.conn_protocol)
         self._ids: list[int] = []
         self.transports: dict[Transport, None] = {}
