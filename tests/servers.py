@@ -16,6 +16,29 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+
+def children(pid: int) -> set[int]:
+    """The pids of a process's children (a master's workers)."""
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return out
+
+
+def wait_until(cond, timeout: float = 30.0, what: str = "condition"):
+    """cond()'s first true value, polled for up to timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 class ServerProcess:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from lineclient import ask, load
-from servers import ServerProcess
+from servers import ServerProcess, children, wait_until
 
 TESTS = Path(__file__).resolve().parent
 APP = "apps.lineproto:LineEcho"
@@ -31,26 +31,6 @@ def env(extra_path: Path | None = None) -> dict:
 def tcp_server(*args: str, app: str = APP, workers: int = 2, **kw) -> ServerProcess:
     kw.setdefault("env", env())
     return ServerProcess(["tcp", app], "--workers", str(workers), "--idle-timeout", "0", *args, **kw)
-
-
-def children(pid: int) -> set[int]:
-    out: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out |= {int(c) for c in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return out
-
-
-def wait_until(cond, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 def request(port: int, line: bytes = b"hello") -> bytes:

@@ -21,7 +21,7 @@ from sluice.serve import ServeHandler
 
 from httpclient import Conn, get
 from httpload import load
-from servers import ServerProcess
+from servers import ServerProcess, children, wait_until
 
 TESTS = Path(__file__).resolve().parent
 
@@ -39,26 +39,6 @@ def fetch(port: int, path: str = "/", extra: str = ""):
     with Conn(port) as c:
         c.send(get(path, extra=extra))
         return c.reply()
-
-
-def children(pid: int) -> set[int]:
-    out: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out |= {int(x) for x in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return out
-
-
-def wait_until(cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("condition not met")
 
 
 def test_the_bundled_site_is_served_from_any_directory(tmp_path):
