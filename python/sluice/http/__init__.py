@@ -1,5 +1,7 @@
 """HTTP/1.1 for Sluice: the native handler API, the server, WSGI.
 
+A handler is a function of the request; ``App`` routes to them::
+
     app = sluice.App()
 
     @app.route("/users/{id}")
