@@ -196,6 +196,25 @@ void conn_flush(sl_conn *c) {
     update_events(c);
 }
 
+/* One SL_EV_DATA per connection per turn, covering all it holds: a second
+ * read may have moved the bytes to a bigger block. */
+void conn_data_event(sl_conn *c) {
+    sl_loop *l = c->loop;
+    if (!c->data_ev && loop_push_event(l, c, SL_EV_DATA, c->id, 0, 0) == 0) c->data_ev = (uint32_t)l->nev;
+    if (c->data_ev) {
+        sl_event *e = &l->ev[c->data_ev - 1];
+        e->data = input_buf_data(&c->in);
+        e->len = input_buf_length(&c->in);
+    }
+}
+
+void conn_read_again(sl_conn *c) {
+    if (c->flags & CF_AGAIN) return;
+    c->flags |= CF_AGAIN;
+    c->next_again = c->loop->again;
+    c->loop->again = c;
+}
+
 static void conn_read(sl_conn *c, uint32_t revents) {
     sl_loop *l = c->loop;
     size_t before = input_buf_length(&c->in);
@@ -206,14 +225,7 @@ static void conn_read(sl_conn *c, uint32_t revents) {
     if (got) {
         l->stats.bytes_in += got;
         c->last_active_ms = l->now_ms;
-        /* One SL_EV_DATA per connection per turn, covering all it holds: a
-         * second read may have moved the bytes to a bigger block. */
-        if (!c->data_ev && loop_push_event(l, c, SL_EV_DATA, c->id, 0, 0) == 0) c->data_ev = (uint32_t)l->nev;
-        if (c->data_ev) {
-            sl_event *e = &l->ev[c->data_ev - 1];
-            e->data = input_buf_data(&c->in);
-            e->len = input_buf_length(&c->in);
-        }
+        conn_data_event(c);
     } else if ((r & IB_FULL) && !c->data_ev) {
         /* Full, and what it holds was handed over and kept: nothing can ever
          * make room (a framer found no end in max_input bytes). */
@@ -230,12 +242,7 @@ static void conn_read(sl_conn *c, uint32_t revents) {
         conn_mark_dirty(c); /* stop watching EPOLLIN */
     } else if (c->flags & CF_EDGE) {
         /* No new edge will come for what is still queued: read it next turn. */
-        int more = (r & IB_FULL) || (revents & (EPOLLRDHUP | EPOLLHUP));
-        if (more && !(c->flags & CF_AGAIN)) {
-            c->flags |= CF_AGAIN;
-            c->next_again = l->again;
-            l->again = c;
-        }
+        if ((r & IB_FULL) || (revents & (EPOLLRDHUP | EPOLLHUP))) conn_read_again(c);
     }
 }
 
@@ -357,6 +364,7 @@ int sl_conn_resume_reading(sl_conn *c) {
     SL_CHECK_OWNER(c->loop, -EPERM);
     if (c->state != CONN_OPEN) return -EBADF;
     c->flags &= ~(uint32_t)CF_READ_PAUSED;
+    if (c->flags & CF_FRAME_AGAIN) conn_read_again(c);
     conn_mark_dirty(c);
     return 0;
 }

@@ -33,6 +33,7 @@ enum {
     CF_WRITE_PAUSED = 1 << 7, /* output passed the high-water mark */
     CF_DIRTY = 1 << 8,        /* on the loop's dirty list */
     CF_AGAIN = 1 << 9,        /* on the loop's read-again list */
+    CF_FRAME_AGAIN = 1 << 10, /* a framer left complete input for the next turn */
 };
 
 struct sl_conn {
@@ -97,6 +98,8 @@ int loop_epoll_set(sl_loop *l, int fd, uint64_t tag_id, uint32_t *current, uint3
 sl_conn *conn_new(sl_loop *l, int fd, const sl_conn_config *cfg, int connecting);
 void conn_handle_io(sl_conn *c, uint32_t revents);
 void conn_mark_dirty(sl_conn *c);
+void conn_data_event(sl_conn *c);                        /* this turn's SL_EV_DATA covers all the input now */
+void conn_read_again(sl_conn *c);                        /* look at the connection again next turn */
 void conn_decide_close(sl_conn *c, int reason, int err); /* the flush carries it out */
 void conn_flush(sl_conn *c);                             /* write, finish closes, fix EPOLLOUT */
 void conn_free(sl_conn *c);                              /* after its SL_EV_CLOSED was handed over */

@@ -247,6 +247,10 @@ static void read_again(sl_loop *l) {
         c->next_again = NULL;
         c->flags &= ~(uint32_t)CF_AGAIN;
         if (c->state == CONN_OPEN) conn_handle_io(c, EPOLLIN);
+        if (c->state == CONN_OPEN && (c->flags & CF_FRAME_AGAIN) && !(c->flags & CF_READ_PAUSED)) {
+            c->flags &= ~(uint32_t)CF_FRAME_AGAIN; /* the rest of what a framer left: frame it now */
+            conn_data_event(c);
+        }
         c = next;
     }
 }

@@ -201,6 +201,9 @@ size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *r
 /* A request the parser refused: answered (400, 413, 414, 431, 501, 505...)
  * and the connection lingers; the record is there for the log. */
 #define SL_HTTP_REFUSED 65535
+/* Requests one connection hands over per turn; more wait for the next turn
+ * (so a turn's records stay bounded however much a client pipelines). */
+#define SL_HTTP_MAX_BATCH 256
 /* Bytes a lingering connection may still send before it is closed. */
 #define SL_HTTP_LINGER_MAX 65536
 /* sl_http_respond's content_length: the body's length. */

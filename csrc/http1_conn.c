@@ -187,6 +187,11 @@ static void frame_conn(sl_loop *l, sl_event *e) {
         return;
     }
     while (off < len) {
+        if (records == SL_HTTP_MAX_BATCH) { /* the rest next turn: a turn's records stay bounded */
+            c->flags |= CF_FRAME_AGAIN;
+            conn_read_again(c);
+            break;
+        }
         uint32_t *w = reserve_record(hl);
         if (!w) {
             refuse(c, 503, "out of memory", SL_CLOSE_POOL);

@@ -113,6 +113,10 @@ def test_a_hundred_pipelined_requests_in_one_write_and_behind_a_deferred_one():
         c.send(b"".join(get(f"/q?n={i}") for i in range(100)))
         for i in range(100):
             assert json.loads(c.reply().body)["query"] == {"n": str(i)}
+        # more than a turn's batch (256): the rest is framed in the next turns
+        c.send(b"".join(get(f"/q?n={i}") for i in range(700)))
+        for i in range(700):
+            assert json.loads(c.reply().body)["query"] == {"n": str(i)}
         # behind a slow deferred answer the connection stops reading at 64 queued, then goes on
         c.send(get("/later/500") + b"".join(get(f"/q?n={i}") for i in range(100)))
         assert c.reply().body == b"late 500"
