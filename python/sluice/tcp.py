@@ -384,7 +384,7 @@ class Server:
 
     @property
     def idle_kicked(self) -> int:
-        return self._idle.kicked if self._idle else 0
+        return self._idle.kicked if self._idle is not None else 0
 
     def _accept(self, c, conn_id: int) -> None:
         protocol = self._factory()
