@@ -226,9 +226,10 @@ static void conn_read(sl_conn *c, uint32_t revents) {
         l->stats.bytes_in += got;
         c->last_active_ms = l->now_ms;
         conn_data_event(c);
-    } else if ((r & IB_FULL) && !c->data_ev) {
+    } else if ((r & IB_FULL) && !c->data_ev && !(c->flags & CF_FRAME_AGAIN)) {
         /* Full, and what it holds was handed over and kept: nothing can ever
-         * make room (a framer found no end in max_input bytes). */
+         * make room (a framer found no end in max_input bytes). With
+         * CF_FRAME_AGAIN the framer has yet to take it (read_again). */
         conn_decide_close(c, SL_CLOSE_INPUT_LIMIT, 0);
         return;
     }

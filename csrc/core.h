@@ -110,6 +110,7 @@ int http_conn_init(sl_conn *c);             /* at accept/adopt of an SL_PROTO_HT
 void http_conn_free(sl_conn *c);            /* with the connection */
 void http_frame_turn(sl_loop *l);           /* the turn's SL_EV_DATA of HTTP conns into SL_EV_REQUESTS */
 int http_close_reason(sl_conn *c, int why); /* the reason a lingering close is counted under */
+size_t http_kept(sl_conn *c);               /* bytes of its SL_EV_REQUESTS not to pop */
 void http_loop_free(sl_loop *l);
 
 #ifdef SL_DEBUG

@@ -325,7 +325,7 @@ int sl_loop_run_once(sl_loop *l, int timeout_ms) {
         sl_event *e = &l->ev[i];
         if (e->kind == SL_EV_DATA || e->kind == SL_EV_REQUESTS) {
             e->conn->data_ev = 0;
-            if (e->conn->state == CONN_OPEN) input_buf_pop(&e->conn->in, e->len);
+            if (e->conn->state == CONN_OPEN) input_buf_pop(&e->conn->in, e->len - http_kept(e->conn));
         } else if (e->kind == SL_EV_CLOSED)
             conn_free(e->conn);
     }

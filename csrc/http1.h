@@ -60,13 +60,16 @@
 #define SL_HTTP_F_UPGRADE 16        /* an Upgrade header and "upgrade" in Connection */
 #define SL_HTTP_F_HAS_HOST 32       /* a Host header (exactly one) */
 #define SL_HTTP_F_HTTPS 64          /* absolute-form with the https scheme */
+#define SL_HTTP_F_ANNOUNCED 128     /* a record of the head only: sl_http_body_mode decides the body */
+#define SL_HTTP_F_BODY_END 256      /* a SL_HTTP_BODY_PIECE record: the body's last piece */
 
 /* The defaults sl_http_limits_default() fills in. */
 #define SL_HTTP_DEFAULT_MAX_REQUEST_LINE 8190
 #define SL_HTTP_DEFAULT_MAX_HEADER_LINE 8190
 #define SL_HTTP_DEFAULT_MAX_HEAD 65536
 #define SL_HTTP_DEFAULT_MAX_HEADERS 100
-#define SL_HTTP_DEFAULT_MAX_BODY 1048576 /* = the connection's default input limit */
+#define SL_HTTP_DEFAULT_MAX_BODY 1048576  /* = the connection's default input limit */
+#define SL_HTTP_DEFAULT_MAX_STREAM_BODY 0 /* streaming off; Python's streaming routes: 1 GiB */
 /* Fixed bounds: empty lines skipped before a request line (more: 400), and
  * the length of a chunk-size line with its extensions (longer: 400). */
 #define SL_HTTP_MAX_LEADING_EMPTY_LINES 16
@@ -78,6 +81,9 @@ typedef struct sl_http_limits {
     uint32_t max_head;         /* all header lines, CRLFs included (and again all trailers); more: 431 */
     uint32_t max_headers;      /* header lines; more (or more than headers_cap): 431 */
     uint64_t max_body; /* body bytes: the declared Content-Length, or the de-chunked body; more: 413 */
+    /* A streamed body's bytes (sl_http_body_mode); 0: nothing is streamed.
+     * The parser itself reads only max_body. */
+    uint64_t max_stream_body;
 } sl_http_limits;
 
 /* One header line. Offsets count from the request's first byte; the value
@@ -94,6 +100,7 @@ typedef struct sl_http_state {
     uint64_t mark;       /* first byte of the headers (then of the trailers) */
     uint64_t chunk_left; /* data bytes of the current chunk still to come */
     uint64_t work;       /* bytes examined so far: the tests check it stays O(n) */
+    uint64_t taken;      /* body bytes sl_http_take_body handed over before */
     uint32_t phase;
     uint32_t seen; /* header facts gathered on the way */
     uint32_t empty_lines;
@@ -140,6 +147,16 @@ void sl_http_request_reset(sl_http_request *r);
  * one request. lim: NULL for the defaults. */
 int sl_http_parse(sl_http_request *r, char *buf, size_t len, sl_http_header *headers, uint32_t headers_cap,
                   const sl_http_limits *lim);
+
+/* A body read as it arrives: the caller has taken the body bytes so far,
+ * [body_off, body_off + body_len), and drops the request's first N bytes,
+ * N returned: the head (on the first call), those body bytes and the chunk
+ * framing read (at SL_HTTP_DONE: all consumed bytes). The state moves with
+ * them: the next call's buf starts N bytes later, body_off and body_len
+ * become 0 (the limits still count the whole body), consumed is counted
+ * from the new start (0 at SL_HTTP_DONE); the head's offsets are stale.
+ * 0 before the head is complete or after an error. */
+size_t sl_http_take_body(sl_http_request *r);
 
 /* ---- response heads (http1_head.c) ------------------------------------ */
 
@@ -201,6 +218,9 @@ size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *r
 /* A request the parser refused: answered (400, 413, 414, 431, 501, 505...)
  * and the connection lingers; the record is there for the log. */
 #define SL_HTTP_REFUSED 65535
+/* A streamed body's bytes that came this turn, at BODY_OFF, BODY_LEN long
+ * (flags: SL_HTTP_F_BODY_END on the last); CONSUMED as for a request. */
+#define SL_HTTP_BODY_PIECE 65534
 /* Requests one connection hands over per turn; more wait for the next turn
  * (so a turn's records stay bounded however much a client pipelines). */
 #define SL_HTTP_MAX_BATCH 256
@@ -208,6 +228,16 @@ size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *r
 #define SL_HTTP_LINGER_MAX 65536
 /* sl_http_respond's content_length: the body's length. */
 #define SL_HTTP_LENGTH_OF_BODY -3
+
+/* Streaming (lim.max_stream_body > 0): a request whose body has not all
+ * come with its head (or is over max_body) is first handed over as a record
+ * of its head with SL_HTTP_F_ANNOUNCED, and the caller decides, in the same
+ * turn, with sl_http_body_mode: 0 buffers the body as for any request (the
+ * whole request comes again as a record once complete; over max_body: 413
+ * here, returned), 1 streams it: its bytes come as SL_HTTP_BODY_PIECE
+ * records as they arrive, up to max_stream_body. 100 Continue is sent once
+ * decided. 0, 413, or -EINVAL when no request waits for a decision. */
+int sl_http_body_mode(sl_conn *c, int stream);
 
 /* The loop's HTTP settings: limits (NULL: the defaults) and the Server
  * header's value (server_len 0: none; at most 63 bytes). */

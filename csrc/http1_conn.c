@@ -27,12 +27,17 @@
 #include "http1.h"
 
 enum { H_IDLE = 0, H_REQ = 1, H_LINGER = 2 };
+/* What becomes of a request's body (streaming on): announced, awaiting the
+ * decision; buffered whole; streamed in pieces. */
+enum { B_NONE = 0, B_PENDING = 1, B_BUFFER = 2, B_STREAM = 3 };
 
 typedef struct sl_http_conn {
     sl_http_request r;
     sl_http_header *saved; /* the headers of a request split across turns */
     uint32_t n_saved, saved_cap;
     uint8_t state;
+    uint8_t mode;           /* B_* */
+    uint32_t keep;          /* bytes of this turn's event left in the input (an announced head) */
     uint16_t linger_reason; /* counted as this close reason (0: the actual one) */
     uint64_t start_ms;      /* the request's first byte, or the linger's start */
     uint64_t lingered;      /* bytes dropped while lingering */
@@ -40,6 +45,7 @@ typedef struct sl_http_conn {
 
 struct sl_http_loop {
     sl_http_limits lim;
+    sl_http_limits parse; /* lim, max_body raised to max_stream_body when streaming */
     char server[64];
     size_t server_len;
     uint32_t *rec; /* the turn's request records */
@@ -53,6 +59,7 @@ static struct sl_http_loop *loop_http(sl_loop *l) {
         l->http = calloc(1, sizeof *l->http);
         if (!l->http) return NULL;
         sl_http_limits_default(&l->http->lim);
+        l->http->parse = l->http->lim;
         memcpy(l->http->server, "sluice", 6);
         l->http->server_len = 6;
     }
@@ -64,7 +71,8 @@ int sl_http_configure(sl_loop *l, const sl_http_limits *lim, const char *server,
     struct sl_http_loop *hl = loop_http(l);
     if (!hl) return -ENOMEM;
     if (server_len >= sizeof hl->server) return -EINVAL;
-    if (lim) hl->lim = *lim;
+    if (lim) hl->lim = hl->parse = *lim;
+    hl->parse.max_body = SL_MAX(hl->lim.max_body, hl->lim.max_stream_body);
     memcpy(hl->server, server, server_len);
     hl->server_len = server_len;
     return 0;
@@ -93,6 +101,13 @@ void http_conn_free(sl_conn *c) {
     free(c->http->saved);
     free(c->http);
     c->http = NULL;
+}
+
+size_t http_kept(sl_conn *c) {
+    if (!c->http) return 0;
+    size_t k = c->http->keep;
+    c->http->keep = 0;
+    return k;
 }
 
 int http_close_reason(sl_conn *c, int why) {
@@ -169,6 +184,35 @@ static void write_record(uint32_t *w, const sl_http_request *r) {
     w[SL_HTTP_R_HEADERS] = r->n_headers;
 }
 
+/* An announced request's body: buffered (413 over max_body) or streamed. */
+static int decide(sl_conn *c, int mode) {
+    sl_http_conn *h = c->http;
+    sl_http_request *r = &h->r;
+    const sl_http_limits *lim = &c->loop->http->lim;
+    uint64_t max = mode == B_BUFFER ? lim->max_body : lim->max_stream_body;
+    h->mode = (uint8_t)mode;
+    if (r->content_length > max || r->body_len > max) {
+        h->mode = B_NONE;
+        refuse(c, 413, r->content_length > max ? "Content-Length over the limit" : "body over the limit",
+               SL_CLOSE_PROTOCOL);
+        return 413;
+    }
+    if ((r->flags & SL_HTTP_F_EXPECT_CONTINUE) && !r->consumed) /* the body has not all come */
+        output_buf_send_data(&c->out, continue_100, sizeof continue_100 - 1), conn_mark_dirty(c);
+    if (mode == B_STREAM) { /* the body bytes already here: handed over next turn */
+        c->flags |= CF_FRAME_AGAIN;
+        conn_read_again(c);
+    }
+    return 0;
+}
+
+int sl_http_body_mode(sl_conn *c, int stream) {
+    SL_CHECK_OWNER(c->loop, -EPERM);
+    sl_http_conn *h = c->http;
+    if (!h || c->state != CONN_OPEN || h->mode != B_PENDING) return -EINVAL;
+    return decide(c, stream ? B_STREAM : B_BUFFER);
+}
+
 /* One connection's new bytes into records; e becomes its SL_EV_REQUESTS. */
 static void frame_conn(sl_loop *l, sl_event *e) {
     sl_conn *c = e->conn;
@@ -178,7 +222,9 @@ static void frame_conn(sl_loop *l, sl_event *e) {
     size_t len = input_buf_length(&c->in), off = 0;
     uint32_t first = (uint32_t)hl->rec_len, records = 0;
     e->kind = SL_EV_REQUESTS;
-    if (h->state == H_LINGER) { /* read and drop */
+    h->keep = 0;
+    if (h->mode == B_PENDING) decide(c, B_BUFFER); /* the caller did not say: buffer it */
+    if (h->state == H_LINGER) {                    /* read and drop */
         h->lingered += len;
         if (h->lingered > SL_HTTP_LINGER_MAX)
             conn_decide_close(c, h->linger_reason ? h->linger_reason : SL_CLOSE_LOCAL, 0);
@@ -208,7 +254,57 @@ static void frame_conn(sl_loop *l, sl_event *e) {
             }
             memcpy(hdrs, h->saved, h->n_saved * sizeof *hdrs);
         }
-        int rc = sl_http_parse(&h->r, buf + off, len - off, hdrs, hl->lim.max_headers, &hl->lim);
+        int rc = sl_http_parse(&h->r, buf + off, len - off, hdrs, hl->lim.max_headers, &hl->parse);
+        if (rc != SL_HTTP_ERROR && h->mode == B_STREAM &&
+            h->r.st.taken + h->r.body_len > hl->lim.max_stream_body) {
+            rc = SL_HTTP_ERROR; /* a streamed chunked body grew past max_stream_body */
+            h->r.status = 413;
+            h->r.error = "chunked body over the limit";
+        }
+        if (rc != SL_HTTP_ERROR && h->mode == B_STREAM) {
+            int done = rc == SL_HTTP_DONE;
+            uint64_t piece = h->r.body_len;
+            if (piece || done) {
+                memset(w, 0, SL_HTTP_REC_WORDS * sizeof *w);
+                w[SL_HTTP_R_METHOD] = SL_HTTP_BODY_PIECE;
+                w[SL_HTTP_R_FLAGS] = h->r.flags | (done ? SL_HTTP_F_BODY_END : 0);
+                w[SL_HTTP_R_VERSION] = h->r.version_minor;
+                w[SL_HTTP_R_BODY_OFF] = h->r.body_off;
+                w[SL_HTTP_R_BODY_LEN] = (uint32_t)piece;
+            }
+            size_t took = sl_http_take_body(&h->r);
+            off += took;
+            if (piece || done) {
+                w[SL_HTTP_R_CONSUMED] = (uint32_t)took;
+                hl->rec_len += SL_HTTP_REC_WORDS;
+                records++;
+            }
+            if (!done) break;
+            sl_http_request_reset(&h->r);
+            h->n_saved = 0;
+            h->mode = B_NONE;
+            h->state = H_IDLE;
+            continue;
+        }
+        if (rc != SL_HTTP_ERROR && hl->lim.max_stream_body &&
+            h->r.body_len + h->r.st.taken > hl->lim.max_body && h->mode == B_BUFFER) {
+            rc = SL_HTTP_ERROR; /* a buffered chunked body grew past max_body */
+            h->r.status = 413;
+            h->r.error = "chunked body over the limit";
+        }
+        if (hl->lim.max_stream_body && h->mode == B_NONE &&
+            (rc == SL_HTTP_HEAD_DONE || (rc == SL_HTTP_DONE && h->r.body_len > hl->lim.max_body))) {
+            write_record(w, &h->r); /* the head only; the caller decides the body */
+            w[SL_HTTP_R_FLAGS] |= SL_HTTP_F_ANNOUNCED;
+            w[SL_HTTP_R_BODY_LEN] = 0;
+            w[SL_HTTP_R_CONSUMED] = 0;
+            hl->rec_len += SL_HTTP_REC_WORDS + 4 * (size_t)h->r.n_headers;
+            records++;
+            h->mode = B_PENDING;
+            h->keep = h->r.head_len;
+            save_headers(h, hdrs);
+            break;
+        }
         if (rc == SL_HTTP_DONE) {
             write_record(w, &h->r);
             hl->rec_len += SL_HTTP_REC_WORDS + 4 * (size_t)h->r.n_headers;
@@ -216,6 +312,7 @@ static void frame_conn(sl_loop *l, sl_event *e) {
             off += h->r.consumed;
             sl_http_request_reset(&h->r);
             h->n_saved = 0;
+            h->mode = B_NONE;
             h->state = H_IDLE;
             continue;
         }
@@ -232,12 +329,12 @@ static void frame_conn(sl_loop *l, sl_event *e) {
             off = len; /* the rest is dropped */
             break;
         }
-        if (rc == SL_HTTP_HEAD_DONE && (h->r.flags & SL_HTTP_F_EXPECT_CONTINUE))
+        if (rc == SL_HTTP_HEAD_DONE && !hl->lim.max_stream_body && (h->r.flags & SL_HTTP_F_EXPECT_CONTINUE))
             output_buf_send_data(&c->out, continue_100, sizeof continue_100 - 1), conn_mark_dirty(c);
         save_headers(h, hdrs); /* NEED_MORE or HEAD_DONE: the rest comes later */
         break;
     }
-    e->len = off;
+    e->len = off + h->keep;
     e->arg = records << 1;
     e->err = (int32_t)first;
 }

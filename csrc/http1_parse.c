@@ -69,6 +69,7 @@ void sl_http_limits_default(sl_http_limits *lim) {
     lim->max_head = SL_HTTP_DEFAULT_MAX_HEAD;
     lim->max_headers = SL_HTTP_DEFAULT_MAX_HEADERS;
     lim->max_body = SL_HTTP_DEFAULT_MAX_BODY;
+    lim->max_stream_body = SL_HTTP_DEFAULT_MAX_STREAM_BODY;
 }
 
 void sl_http_request_reset(sl_http_request *r) { memset(r, 0, sizeof *r); }
@@ -427,7 +428,8 @@ static int parse_chunked(sl_http_request *r, unsigned char *buf, size_t len, con
             st->work += end - st->line;
             const char *why = chunk_size(buf + st->line, buf + end, &size);
             if (why) return fail(r, 400, why);
-            if (size > lim->max_body - r->body_len) return fail(r, 413, "chunked body over the limit");
+            if (size > lim->max_body - st->taken - r->body_len)
+                return fail(r, 413, "chunked body over the limit");
             st->line = st->pos = next;
             st->chunk_left = size;
             st->mark = next;
@@ -504,10 +506,10 @@ int sl_http_parse(sl_http_request *r, char *buf, size_t len, sl_http_header *hea
     }
     int rc;
     if (st->phase == PH_BODY) {
-        uint64_t have = len - r->head_len;
-        r->body_len = have < r->content_length ? have : r->content_length;
-        st->pos = r->head_len + r->body_len;
-        if (r->body_len == r->content_length) {
+        uint64_t have = len - r->body_off, left = r->content_length - st->taken;
+        r->body_len = have < left ? have : left;
+        st->pos = r->body_off + r->body_len;
+        if (r->body_len == left) {
             r->consumed = st->pos;
             st->phase = PH_DONE;
             return SL_HTTP_DONE;
@@ -521,4 +523,24 @@ int sl_http_parse(sl_http_request *r, char *buf, size_t len, sl_http_header *hea
         return SL_HTTP_HEAD_DONE;
     }
     return rc;
+}
+
+size_t sl_http_take_body(sl_http_request *r) {
+    sl_http_state *st = &r->st;
+    if (st->phase < PH_BODY || st->phase == PH_FAIL) return 0;
+    /* the first byte still needed: the trailers' (their limit counts them
+     * whole), the chunk-size line's being read, the next unscanned one; all
+     * at or past the decoded body's end, so the framing read is dropped too */
+    size_t drop = st->phase == PH_DONE         ? (size_t)r->consumed
+                  : st->phase == PH_TRAILER    ? (size_t)st->mark
+                  : st->phase == PH_CHUNK_SIZE ? (size_t)st->line
+                                               : (size_t)st->pos;
+    st->pos -= drop;
+    st->line = st->line >= drop ? st->line - drop : 0;
+    st->mark = st->mark >= drop ? st->mark - drop : 0;
+    if (st->phase == PH_DONE) r->consumed -= drop;
+    st->taken += r->body_len;
+    r->body_off = 0;
+    r->body_len = 0;
+    return drop;
 }

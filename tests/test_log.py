@@ -9,6 +9,23 @@ import pytest
 from sluice.log import RateLimiter, setup_logging
 
 
+@pytest.fixture(autouse=True)
+def sluice_logger_restored():
+    """setup_logging reconfigures the "sluice" logger (its handler, level,
+    propagate=False): put it back, so later tests' caplog still sees it."""
+    log = logging.getLogger("sluice")
+    saved = (list(log.handlers), log.level, log.propagate)
+    yield
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        if h not in saved[0]:
+            h.close()
+    for h in saved[0]:
+        log.addHandler(h)
+    log.setLevel(saved[1])
+    log.propagate = saved[2]
+
+
 def test_rate_limiter_allows_a_burst_then_counts_what_it_suppressed():
     now = [0.0]
     rl = RateLimiter(burst=3, period=10, clock=lambda: now[0])

@@ -5,9 +5,12 @@
  *   clang -fsanitize=fuzzer,address,undefined -g -O1 -Icsrc csrc/fuzz/fuzz_http1.c csrc/http1_parse.c
  *   ./a.out -runs=100000 csrc/fuzz/corpus_http
  *
- * Each input is one request's bytes, parsed three ways: whole, split in two
+ * Each input is one request's bytes, parsed four ways: whole, split in two
  * at a point taken from the first byte (the bytes moved to a new buffer in
- * between, as a caller may), and one byte at a time. The last byte picks the
+ * between, as a caller may), one byte at a time, and streamed: a few bytes
+ * per call with the body taken as it comes (sl_http_take_body) and the
+ * taken bytes dropped from the buffer, which must give the same answer and,
+ * joined, the same body. The last byte picks the
  * limits, so the 413/414/431 paths are reached by short inputs too. The
  * three must give the same answer and the same fields; everything handed
  * back must lie inside the bytes given, and nothing past len may be read
@@ -58,14 +61,14 @@ static setting pick_setting(uint8_t b) {
         s.use_defaults = 1;
         break;
     case 1:
-        s.lim = (sl_http_limits){40, 40, 120, 4, 32};
+        s.lim = (sl_http_limits){40, 40, 120, 4, 32, 0};
         break;
     case 2:
-        s.lim = (sl_http_limits){200, 100, 400, 10, 300};
+        s.lim = (sl_http_limits){200, 100, 400, 10, 300, 0};
         s.cap = 6;
         break;
     default:
-        s.lim = (sl_http_limits){16, 8, 16, 1, 0};
+        s.lim = (sl_http_limits){16, 8, 16, 1, 0, 0};
         s.cap = 1;
         break;
     }
@@ -274,6 +277,50 @@ static void bytewise(run *p, const uint8_t *data, size_t n, const setting *s) {
     ASAN_UNPOISON_MEMORY_REGION(p->buf, n ? n : 1);
 }
 
+/* The body taken as it comes, step bytes more per call, into a buffer that
+ * drops what sl_http_take_body says was taken (a new exact-size one each
+ * call): the same answer as the whole parse, the pieces joined its body. */
+static void streamed(const run *a, const uint8_t *data, size_t n, size_t step, const setting *s) {
+    static sl_http_request r;
+    static sl_http_header h[CAP];
+    sl_http_request_reset(&r);
+    unsigned char *buf = NULL, *body = alloc_n(n);
+    size_t base = 0, have = 0, got = 0;
+    int rc;
+    for (;;) {
+        size_t k = n - base - have < step ? n - base - have : step;
+        unsigned char *next = alloc_n(have + k);
+        if (have) memcpy(next, buf, have); /* as the parser left them */
+        memcpy(next + have, data + base + have, k);
+        free(buf);
+        buf = next;
+        have += k;
+        rc = sl_http_parse(&r, (char *)buf, have, h, s->cap, limits_of(s));
+        if (rc == SL_HTTP_ERROR) break;
+        CHECK(within(r.body_off, r.body_len, have) && got + r.body_len <= n);
+        memcpy(body + got, buf + r.body_off, r.body_len);
+        got += r.body_len;
+        size_t drop = sl_http_take_body(&r);
+        CHECK(drop <= have);
+        if (rc == SL_HTTP_DONE) {
+            CHECK(r.consumed == 0 && base + drop == a->r.consumed);
+            break;
+        }
+        memmove(buf, buf + drop, have - drop);
+        have -= drop;
+        base += drop;
+        if (base + have == n) break; /* all given */
+    }
+    int ca = a->rc == SL_HTTP_HEAD_DONE ? SL_HTTP_NEED_MORE : a->rc;
+    CHECK(ca == (rc == SL_HTTP_HEAD_DONE ? SL_HTTP_NEED_MORE : rc));
+    if (rc == SL_HTTP_ERROR)
+        CHECK(r.status == a->r.status);
+    else
+        CHECK(got == a->r.body_len && !memcmp(body, a->buf + a->r.body_off, got));
+    free(buf);
+    free(body);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > (1u << 16)) return 0; /* -max_len keeps them short; this bounds the byte-at-a-time feed */
     setting s = pick_setting(size ? data[size - 1] : 0);
@@ -293,6 +340,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_answer(&c, data, &s);
     check_same(&a, &c);
     CHECK(c.r.st.work <= 2 * (uint64_t)size);
+
+    streamed(&a, data, size, size ? (data[0] & 63) + 1 : 1, &s);
 
     free(a.buf);
     free(b.buf);

@@ -786,6 +786,110 @@ TEST(http_parse_split_at_every_byte_chunked_ext_trailers) {
     check_every_split("PUT / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n1\na\n0\n\n", NULL);
 }
 
+/* A body taken as it arrives (sl_http_take_body): req fed step bytes at a
+ * time into a buffer that drops what was taken; the body pieces, joined,
+ * are the whole body, and consumed points just past the request. */
+typedef struct streamed {
+    int rc;
+    char body[256];
+    size_t body_len, consumed, max_have;
+} streamed;
+
+static streamed stream_feed(const char *req, size_t n, size_t step, const sl_http_limits *lim) {
+    streamed out = {0};
+    sl_http_request r;
+    sl_http_header h[MAXH];
+    sl_http_request_reset(&r);
+    size_t base = 0, have = 0; /* buf[0] is req[base] */
+    char *buf = NULL;
+    for (;;) {
+        size_t k = n - base - have < step ? n - base - have : step;
+        char *next = dup_n(req + base, have + k); /* a new buffer each call, as a caller may */
+        free(buf);
+        buf = next;
+        have += k;
+        if (have > out.max_have) out.max_have = have;
+        out.rc = sl_http_parse(&r, buf, have, h, MAXH, lim);
+        if (out.rc == SL_HTTP_ERROR) break;
+        if (r.body_len && out.body_len + r.body_len <= sizeof out.body) {
+            memcpy(out.body + out.body_len, buf + r.body_off, r.body_len);
+            out.body_len += r.body_len;
+        }
+        size_t drop = sl_http_take_body(&r);
+        if (out.rc == SL_HTTP_DONE) {
+            out.consumed = base + drop + r.consumed; /* r.consumed: 0 now */
+            break;
+        }
+        memmove(buf, buf + drop, have - drop);
+        have -= drop;
+        base += drop;
+        if (base + have == n) break; /* all fed, not done */
+    }
+    free(buf);
+    return out;
+}
+
+TEST(http_parse_take_body_streams_any_split) {
+    static const struct {
+        const char *req, *body;
+    } cases[] = {
+        {post_cl, "hello world"},
+        {chunked_ext_trailers, "hello 0123456789"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n3\r\nabc\r\n10\r\n0123456789abcdef\r\n"
+         "0\r\n\r\nGET / HTTP/1.1\r\n",
+         "abc0123456789abcdef"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t n = strlen(cases[c].req), end = strstr(cases[c].req, "GET") ? n - 16 : n;
+        for (size_t step = 1; step <= n; step++) {
+            streamed s = stream_feed(cases[c].req, n, step, NULL);
+            CHECKF(s.rc == SL_HTTP_DONE, "case %zu step %zu: rc %d", c, step, s.rc);
+            CHECKF(s.body_len == strlen(cases[c].body) && !memcmp(s.body, cases[c].body, s.body_len),
+                   "case %zu step %zu: body %.*s", c, step, (int)s.body_len, s.body);
+            CHECKF(s.consumed == end, "case %zu step %zu: consumed %zu of %zu", c, step, s.consumed, end);
+        }
+    }
+}
+
+TEST(http_parse_take_body_keeps_the_buffer_small_and_the_limit_whole) {
+    char req[4096];
+    int n = snprintf(req, sizeof req, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 100; i++) n += snprintf(req + n, sizeof req - (size_t)n, "2\r\nab\r\n");
+    n += snprintf(req + n, sizeof req - (size_t)n, "0\r\n\r\n");
+    streamed s = stream_feed(req, (size_t)n, 7, NULL);
+    CHECK_EQ_I(s.rc, SL_HTTP_DONE);
+    CHECK_EQ_U(s.consumed, (size_t)n);
+    CHECK(s.max_have < 80); /* the head, then a few chunks at most: taken bytes are gone */
+    sl_http_limits lim;
+    sl_http_limits_default(&lim);
+    lim.max_body = 199; /* the body is 200 bytes: the pieces taken still count */
+    CHECK_EQ_I(stream_feed(req, (size_t)n, 7, &lim).rc, SL_HTTP_ERROR);
+    lim.max_body = 200;
+    CHECK_EQ_I(stream_feed(req, (size_t)n, 7, &lim).rc, SL_HTTP_DONE);
+    /* a Content-Length body the same: done after exactly its length */
+    const char *cl = "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nabcdeGET";
+    s = stream_feed(cl, strlen(cl), 2, NULL);
+    CHECK_EQ_I(s.rc, SL_HTTP_DONE);
+    CHECK_EQ_U(s.consumed, strlen(cl) - 3);
+    CHECK_EQ_U(s.body_len, 5);
+}
+
+TEST(http_parse_take_body_is_nothing_before_the_head_or_after_an_error) {
+    sl_http_request r;
+    sl_http_header h[MAXH];
+    sl_http_request_reset(&r);
+    char *buf = dup_n("POST / HTTP/1.1\r\nHost", 21);
+    CHECK_EQ_I(sl_http_parse(&r, buf, 21, h, MAXH, NULL), SL_HTTP_NEED_MORE);
+    CHECK_EQ_U(sl_http_take_body(&r), 0);
+    free(buf);
+    sl_http_request_reset(&r);
+    buf = dup_n("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n", 48);
+    CHECK_EQ_I(sl_http_parse(&r, buf, 48, h, MAXH, NULL), SL_HTTP_ERROR);
+    CHECK_EQ_U(sl_http_take_body(&r), 0);
+    free(buf);
+}
+
 /* Errors too: the same status whatever the split, limits decided early or not. */
 TEST(http_parse_split_errors_agree) {
     sl_http_limits lim;

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import scoreboard as sb
-from .worker import DUMP_SIGNAL, EXIT_BOOT_ERROR, AppLoadError, Worker, load_app
+from .worker import DUMP_SIGNAL, EXIT_BOOT_ERROR, WORKER_SIGNALS, AppLoadError, Worker, load_app
 
 log = logging.getLogger("sluice.arbiter")
 
@@ -427,7 +427,15 @@ class Arbiter:
         sockets = self._sockets_for(index)
         self.board.claim(slot, self.generation)
         cfg = self.cfg
-        pid = os.fork()
+        # Signals wait until the child has its own handlers: a TERM in
+        # between would find the master's handler, or none, and be lost or fatal.
+        signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
         if pid == 0:  # the child: never returns
             status = 1
             try:

@@ -161,6 +161,13 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
 @click.option("--keepalive", type=float, default=8.0, show_default=True, help="Seconds an idle connection is kept.")
 @click.option("--header-timeout", type=float, default=10.0, show_default=True, help="Seconds a request head may take.")
 @click.option("--max-body", type=click.IntRange(1), default=1 << 20, show_default=True, help="Bytes (413 above).")
+@click.option(
+    "--max-stream-body",
+    type=click.IntRange(1),
+    default=1 << 30,
+    show_default=True,
+    help="Bytes of a body a streaming route or threaded WSGI app reads as it comes (413 above).",
+)
 @click.option("--max-request-line", type=click.IntRange(1), default=8190, show_default=True, help="Bytes (414).")
 @click.option("--max-header-line", type=click.IntRange(1), default=8190, show_default=True, help="Bytes (431).")
 @click.option("--max-head", type=click.IntRange(1), default=65536, show_default=True, help="Header bytes (431).")
@@ -222,7 +229,10 @@ def _serve_config(kw: dict):
     kw.pop("config", None)
     kw.pop("check", None)
     app = kw.pop("app")
-    limits = {k: kw.pop(k) for k in ("max_body", "max_request_line", "max_header_line", "max_head", "max_headers")}
+    keys = ("max_body", "max_stream_body", "max_request_line", "max_header_line", "max_head", "max_headers")
+    limits = {k: kw.pop(k) for k in keys}
+    if limits["max_stream_body"] < limits["max_body"]:
+        raise click.BadParameter("max_stream_body: must be at least max_body")
     root, static = kw.pop("root"), kw.pop("static")
     keepalive, header_timeout = kw.pop("keepalive"), kw.pop("header_timeout")
     mounts = []

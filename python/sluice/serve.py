@@ -136,6 +136,16 @@ class ServeHandler:
         peer = req.conn.peer if req.conn is not None else None
         return peer is not None and peer[0].startswith(_LOOPBACK)
 
+    @property
+    def streams(self) -> bool:
+        return bool(getattr(self.app, "streams", False))
+
+    def wants_stream(self, req: Request) -> bool:
+        path = req.path
+        if path in ("/status", "/metrics") or any(path == p or path.startswith(p + "/") for p, _ in self.mounts):
+            return False
+        return bool(self.app.wants_stream(req))
+
     def __call__(self, req: Request) -> Any:
         path = req.path
         if path in ("/status", "/metrics"):

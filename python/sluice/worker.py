@@ -39,6 +39,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BOOT_ERROR = 3  # the application did not load: the master stops instead of respawning
 DUMP_SIGNAL = signal.SIGUSR2
+# Blocked across the master's fork until the worker's handlers are in
+# (the master unblocks them in itself at once).
+WORKER_SIGNALS = {signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP}
 
 
 class AppLoadError(Exception):
@@ -145,6 +148,7 @@ class Worker:
                     loop.add_signal_handler(sig, self.drain)
                 loop.add_signal_handler(signal.SIGINT, self.stop_now)
                 loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)  # blocked since the fork
                 period = max(0.05, min(1.0, self.timeout / 4))
                 loop.call_every(period, self.heartbeat)
                 self.heartbeat()

@@ -2,7 +2,9 @@
 
 ``@app.route("/users/{id}", methods=["GET"])`` (without methods: GET and
 HEAD); parameters reach the handler as keyword arguments and as
-``request.path_params``. Exact paths are one dict lookup; patterns are
+``request.path_params``. A route made with ``stream=True`` is called as soon
+as a request's head is in, and reads the body from ``request.stream`` as it
+arrives (sluice.http.stream); make such routes before the server starts. Exact paths are one dict lookup; patterns are
 tried in the order they were added. 404 and 405 (with Allow) otherwise.
 """
 
@@ -19,8 +21,14 @@ class App:
     def __init__(self) -> None:
         self.routes: dict[str, dict[str, Callable]] = {}  # exact path -> method -> handler
         self.patterns: list[tuple[re.Pattern, str, dict[str, Callable]]] = []
+        self._streamed: set[tuple[str, str]] = set()  # (route path, method) that stream their bodies
 
-    def route(self, path: str, methods: Iterable[str] | None = None):
+    @property
+    def streams(self) -> bool:
+        """True when a route streams its request bodies."""
+        return bool(self._streamed)
+
+    def route(self, path: str, methods: Iterable[str] | None = None, stream: bool = False):
         if not path.startswith("/"):
             raise ValueError(f"route {path!r}: must start with '/'")
         wanted = [m.upper() for m in (methods or ("GET", "HEAD"))]
@@ -39,9 +47,22 @@ class App:
                 table = self.routes.setdefault(path, {})
             for m in wanted:
                 table[m] = fn
+                if stream:
+                    self._streamed.add((path, m))
+                else:
+                    self._streamed.discard((path, m))
             return fn
 
         return add
+
+    def wants_stream(self, request) -> bool:
+        """Does the route this request goes to stream its body?"""
+        if not self._streamed:
+            return False
+        path = request.path
+        if path not in self.routes:
+            path = next((p for rx, p, _ in self.patterns if rx.match(path)), None)
+        return (path, request.method) in self._streamed
 
     def __call__(self, request) -> Any:
         path = request.path

@@ -63,11 +63,12 @@ class Request:
     """One request: ``method``, ``target`` (raw), ``path`` (percent-decoded,
     no query), ``query_string`` (raw), ``query`` (a dict, parsed on first
     use), ``version``, ``headers`` (case-insensitive), ``body`` (bytes),
+    ``stream`` (the body as it arrives, on a streamed route),
     ``path_params`` (from the route), ``client`` ((host, port)),
     ``keep_alive``; ``defer()`` to answer later. Each field is made from C's
     record when first read."""
 
-    __slots__ = ("conn", "path_params", "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path")
+    __slots__ = ("conn", "path_params", "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path", "_stream")
 
     def __init__(self, conn, raw: bytes, start: int, rec: list[int], i: int):
         self.conn = conn
@@ -79,6 +80,7 @@ class Request:
         self._headers: Headers | None = None
         self._query: dict[str, str] | None = None
         self._path: str | None = None
+        self._stream = None  # the BodyStream of a streamed route's request
 
     @property
     def method(self) -> str:
@@ -105,12 +107,24 @@ class Request:
 
     @property
     def body(self) -> bytes:
+        if self._stream is not None and self._stream._conn is not None:
+            raise RuntimeError("request.body: this route streams its bodies; read request.stream")
         rec, i = self._rec, self._i
         n = rec[i + 13]
         if not n:
             return b""
         b = self._start + rec[i + 12]
         return self._raw[b : b + n]
+
+    @property
+    def stream(self):
+        """The body as a BodyStream (sluice.http.stream): as it arrives on a
+        route made with stream=True, else the whole body."""
+        if self._stream is None:
+            from .stream import BodyStream
+
+            self._stream = BodyStream(whole=self.body)
+        return self._stream
 
     def _origin(self) -> str:
         rec, i, s = self._rec, self._i, self._start

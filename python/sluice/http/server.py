@@ -26,12 +26,17 @@ from ..log import log_limited
 from ..tcp import Server
 from ..wheel import IdleWheel
 from .request import TEXT, Deferred, FileResponse, Request, header_block, render
+from .stream import BodyStream
 
 log = logging.getLogger("sluice.http")
 
 _HEAD = lib.SL_HTTP_HEAD
 _KEEP_ALIVE = lib.SL_HTTP_F_KEEP_ALIVE
 _REFUSED = lib.SL_HTTP_REFUSED
+_PIECE = lib.SL_HTTP_BODY_PIECE
+_ANNOUNCED = lib.SL_HTTP_F_ANNOUNCED
+_BODY_END = lib.SL_HTTP_F_BODY_END
+MAX_STREAM_BODY = 1 << 30  # a streamed body's default limit (max_stream_body)
 _REC = lib.SL_HTTP_REC_WORDS
 _OF_BODY = lib.SL_HTTP_LENGTH_OF_BODY
 _respond = lib.sl_http_respond
@@ -44,6 +49,7 @@ class HTTPConnection:
     """One HTTP connection (what a Transport is for raw TCP)."""
 
     __slots__ = ("_loop", "_c", "_id", "_server", "_closing", "_closed", "draining", "close_reason", "_peer", "_queue")
+    __slots__ += ("_stream", "_held")
 
     def __init__(self, loop, c, conn_id: int, server: HTTPServer):
         self._loop = loop
@@ -56,34 +62,52 @@ class HTTPConnection:
         self.close_reason: str | None = None
         self._peer = None
         self._queue: deque | None = None  # answers waiting behind a deferred one
+        self._stream: BodyStream | None = None  # the body still coming of a streamed request
+        self._held = 0  # why reading is paused: 1 answers queued, 2 a stream's reader behind
 
     def _requests(self, raw: bytes, rec: list[int], i: int, count: int) -> None:
         server = self._server
         handler = server.handler
         start = 0
         for _ in range(count):
-            if rec[i] == _REFUSED:
+            m = rec[i]
+            if m == _PIECE:  # a streamed body's bytes
+                s = self._stream
+                if s is not None:
+                    n, b = rec[i + 13], start + rec[i + 12]
+                    if n:
+                        s._feed(raw[b : b + n])
+                    if rec[i + 1] & _BODY_END:
+                        self._stream = None
+                        s._finish()
+                start += rec[i + 14]
+                i += _REC
+                continue
+            if m == _REFUSED:
                 self._linger()
+                self._stream_cut("the request was refused")
                 server.refused += 1
                 server.status_classes[3 if rec[i + 3] < 500 else 4] += 1
                 log.debug("refused a request with %d (%r)", rec[i + 3], self)
                 i += _REC
                 continue
             req = Request(self, raw, start, rec, i)
+            if rec[i + 1] & _ANNOUNCED and not self._announced(req):
+                return  # buffered (it comes again whole) or refused (413): the last record
             server.requests += 1
             try:
                 result = handler(req)
             except Exception as exc:
                 log_limited("http-handler", 40, "sluice: the handler raised on %r; answering 500", req, exc_info=exc)
                 result = None
-            version, head = rec[i + 2], rec[i] == _HEAD
+            version, head = rec[i + 2], m == _HEAD
             if self._queue is not None or type(result) is Deferred:
                 if self._queue is None:
                     self._queue = deque()
                 self._queue.append([req, result, version, head])
                 if len(self._queue) == _MAX_QUEUED:  # a client pipelining behind a slow answer: stop reading
-                    lib.sl_conn_pause_reading(self._c)
-            elif type(result) is str and server.access_log is None:
+                    self._hold(1, True)
+            elif type(result) is str and server.access_log is None and req._stream is None:
                 # the common case in full here: a text answer, no access log
                 keep = rec[i + 1] & _KEEP_ALIVE and not self.draining
                 body = result.encode()
@@ -100,11 +124,50 @@ class HTTPConnection:
             start += rec[i + 14]
             i += _REC + 4 * rec[i + 15]
 
+    def _announced(self, req: Request) -> bool:
+        """A head whose body has not all come: stream it to the handler
+        (True: call it now) or have C buffer it as for any request."""
+        wants = self._server.handler.wants_stream
+        try:
+            stream = bool(wants(req))
+        except Exception as exc:
+            log_limited("http-handler", 40, "sluice: wants_stream raised on %r; buffering", req, exc_info=exc)
+            stream = False
+        if lib.sl_http_body_mode(self._c, 1 if stream else 0) == 413:
+            server = self._server
+            server.refused += 1
+            server.status_classes[3] += 1
+            self._linger()
+            return False
+        if stream:
+            req._stream = self._stream = BodyStream(self)
+        return stream
+
+    def _stream_cut(self, why: str) -> None:
+        s = self._stream
+        if s is not None:
+            self._stream = None
+            s._finish(ConnectionError(why))
+
+    def _hold(self, why: int, on: bool) -> None:
+        """Pause reading for a reason (1: answers queued, 2: a body's reader
+        behind); read again once no reason is left."""
+        was = self._held
+        self._held = was | why if on else was & ~why
+        if self._closed or bool(was) == bool(self._held):
+            return
+        if self._held:
+            lib.sl_conn_pause_reading(self._c)
+        else:
+            lib.sl_conn_resume_reading(self._c)
+
     def _answer(self, req: Request, result: Any, version: int, head: bool) -> bool:
         """Send one answer; False once the connection is closing."""
         server = self._server
         keep = bool(req._rec[req._i + 1] & _KEEP_ALIVE) and not self.draining
         r = -22
+        if req._stream is not None and not req._stream._done:
+            req._stream._drop_rest()  # answered: the rest of the body is read and dropped
         if result is not None:
             try:
                 if type(result) is FileResponse:
@@ -152,8 +215,7 @@ class HTTPConnection:
             if self._closed or not self._answer(req, res, version, head):
                 q.clear()
         self._queue = None
-        if not self._closed:
-            lib.sl_conn_resume_reading(self._c)
+        self._hold(1, False)
 
     def _send_file(self, f: FileResponse, version: int, keep: bool, head: bool) -> int:
         try:
@@ -178,6 +240,7 @@ class HTTPConnection:
         self._closed = True
         self._closing = True
         self.close_reason = CLOSE_REASONS.get(reason, str(reason))
+        self._stream_cut(f"the connection closed ({self.close_reason})")
         self._server._forget(self)
 
     def _close(self, reason: int, graceful: bool) -> None:
@@ -192,6 +255,7 @@ class HTTPConnection:
     def _expire(self) -> None:
         if not self._closed and lib.sl_http_expire(self._c) == 408:
             self._linger()  # a 408 lingers too
+            self._stream_cut("the body did not arrive in time (408)")
 
     def stop_requested(self) -> None:
         self.draining = True
@@ -252,12 +316,18 @@ class HTTPServer(Server):
             raise ValueError("keepalive, header_timeout, linger: must be positive numbers of seconds")
         lim = ffi.new("sl_http_limits *")
         lib.sl_http_limits_default(lim)
-        for key, value in (limits or {}).items():
+        limits = dict(limits or {})
+        streams = bool(getattr(handler, "streams", False)) and hasattr(handler, "wants_stream")
+        stream_max = limits.pop("max_stream_body", MAX_STREAM_BODY)
+        for key, value in limits.items():
             if not hasattr(lim, key):
                 raise ValueError(f"http limits: unknown key {key!r}")
             if int(value) <= 0:
                 raise ValueError(f"http limits: {key} must be a positive number")
             setattr(lim, key, int(value))
+        if int(stream_max) < lim.max_body:
+            raise ValueError("http limits: max_stream_body must be at least max_body")
+        lim.max_stream_body = int(stream_max) if streams else 0
         name = server_name.encode()
         if lib.sl_http_configure(loop._c, lim, name, len(name)) != 0:
             raise ValueError("server_name: at most 63 bytes")
@@ -279,7 +349,9 @@ class HTTPServer(Server):
         # own deadline (head, body, idle or linger) onto that scale.
         if conn._closed:
             return 0
-        if conn._queue:  # an answer is being worked on: not idle
+        if conn._stream is not None and not conn._held & 2:  # a body coming: the client's time counts
+            return lib.sl_http_deadline(conn._c, *self._ms) - self._ms[1]
+        if conn._queue or conn._held:  # an answer is being worked on, or a reader is behind: not idle
             return self._loop.now_ms()
         return lib.sl_http_deadline(conn._c, *self._ms) - self._ms[1]
 

@@ -5,8 +5,14 @@ environ is built from the request C parsed, the body the application
 returns is collected, and the response goes out as one write with the head
 C renders. Hop-by-hop headers the application sets (Connection,
 Transfer-Encoding, Keep-Alive) are dropped: the server decides those. The
-body is buffered whole (a response is one write), so an application that
-streams an endless body is not for this server.
+response body is collected whole (a response is one write), so an
+application that streams an endless body is not for this server.
+
+With threads, a request body that has not all come with its head streams:
+the application starts at once on a thread and ``wsgi.input`` is read as the
+body arrives (sluice.http.stream.BodyStream), up to max_stream_body. Without
+threads the application runs on the loop, which must not block, so the body
+is buffered whole (up to max_body) before it starts.
 """
 
 from __future__ import annotations
@@ -110,13 +116,13 @@ class WSGIHandler:
             "REMOTE_PORT": str(peer[1]) if peer else "",
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(req.body),
+            "wsgi.input": req._stream if req._stream is not None else io.BytesIO(req.body),
             "wsgi.errors": self.errors,
             "wsgi.multithread": self.threads > 0,
             "wsgi.multiprocess": self.multiprocess,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
-            "wsgi.input_terminated": True,  # the body is whole: read() to its end is safe
+            "wsgi.input_terminated": True,  # read() returns at the end of the body, whole or streamed
         }
         for name, value in req.headers.raw():
             if name == "content-type":
@@ -128,9 +134,16 @@ class WSGIHandler:
             else:
                 key = _key(name)
                 env[key] = f"{env[key]},{value}" if key in env else value
-        if req.body and "CONTENT_LENGTH" not in env:  # a chunked body, de-chunked by C
+        if req._stream is None and req.body and "CONTENT_LENGTH" not in env:  # a chunked body, de-chunked by C
             env["CONTENT_LENGTH"] = str(len(req.body))
         return env
+
+    @property
+    def streams(self) -> bool:
+        return self._pool is not None
+
+    def wants_stream(self, req: Request) -> bool:
+        return self._pool is not None  # on a thread, a read waiting for the body blocks no one
 
     def __call__(self, req: Request):
         if self._pool is None:
