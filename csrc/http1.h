@@ -253,6 +253,11 @@ const uint32_t *sl_http_turn_records(sl_loop *loop, size_t *n_words);
 ssize_t sl_http_respond(sl_conn *c, unsigned status, const char *extra, size_t extra_len, const char *body,
                         size_t body_len, int64_t content_length, int version_minor, int keep_alive,
                         int head_only);
+/* sl_http_respond's head_only for the head of a body that follows by
+ * sl_conn_write (framed by the caller: chunks, or content_length bytes):
+ * nothing lingers yet; sl_http_finish(c, keep_alive) after the last byte. */
+#define SL_HTTP_STREAM_HEAD 2
+int sl_http_finish(sl_conn *c, int keep_alive);
 /* As sl_http_respond, the body len bytes of file_fd from offset, sent with
  * sendfile once the head has left (the connection dups file_fd). */
 ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, size_t extra_len, int file_fd,

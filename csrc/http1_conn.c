@@ -380,7 +380,15 @@ ssize_t sl_http_respond(sl_conn *c, unsigned status, const char *extra, size_t e
     ssize_t r = respond_head(c, status, extra, extra_len, content_length, version_minor, keep_alive);
     if (r < 0) return r;
     if (!head_only && body_len && output_buf_send_data(&c->out, body, body_len) != 0) return -ENOBUFS;
-    return respond_done(c, keep_alive);
+    return respond_done(c, keep_alive || head_only == SL_HTTP_STREAM_HEAD);
+}
+
+int sl_http_finish(sl_conn *c, int keep_alive) {
+    SL_CHECK_OWNER(c->loop, -EPERM);
+    sl_http_conn *h = c->http;
+    if (!h || h->state == H_LINGER || c->state != CONN_OPEN || c->close_reason) return -EPIPE;
+    respond_done(c, keep_alive);
+    return 0;
 }
 
 ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, size_t extra_len, int file_fd,

@@ -48,6 +48,8 @@ class Conn:
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
+        if not head_only and int(status) not in (100, 204, 304) and headers.get("transfer-encoding") == "chunked":
+            return Reply(int(status), reason, headers, self._chunked_body(), head)
         n = 0 if head_only or int(status) in (100, 204, 304) else int(headers.get("content-length", "0"))
         while len(self.buf) < n:
             if not self._fill():
@@ -55,6 +57,42 @@ class Conn:
         body = bytes(self.buf[:n])
         del self.buf[:n]
         return Reply(int(status), reason, headers, body, head)
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            if not self._fill():
+                raise EOFError("EOF inside a chunked body")
+        end = self.buf.index(b"\r\n")
+        line = bytes(self.buf[:end])
+        del self.buf[: end + 2]
+        return line
+
+    def chunk(self) -> bytes | None:
+        """The next chunk of a chunked body (b"" at its end, the trailers read)."""
+        size = int(self._line().split(b";")[0], 16)
+        if size == 0:
+            while self._line():
+                pass
+            return b""
+        while len(self.buf) < size + 2:
+            if not self._fill():
+                raise EOFError("EOF inside a chunk")
+        data = bytes(self.buf[:size])
+        assert self.buf[size : size + 2] == b"\r\n", "no CRLF after a chunk"
+        del self.buf[: size + 2]
+        return data
+
+    def _chunked_body(self) -> bytes:
+        parts = []
+        while True:
+            data = self.chunk()
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+    def head(self) -> Reply:
+        """Only the head of a reply (its body is read after, by chunk())."""
+        return self.reply(head_only=True)
 
     def at_eof(self, timeout: float = 5.0) -> bool:
         """True once the server has closed (after what was buffered)."""

@@ -41,6 +41,7 @@ def test_a_flask_app_end_to_end():
         c.send(get("/stream"))
         r = c.reply()
         assert r.body == b"".join(b"part %d\n" % i for i in range(5))
+        assert r.headers["transfer-encoding"] == "chunked"  # streamed as Flask yields it, not collected
         c.send(get("/missing"))
         assert c.reply().status == 404
         s.stop()

@@ -27,7 +27,8 @@ def env_app(environ, start_response):
 def chunks_app(environ, start_response):
     write = start_response("202 Accepted", [("Content-Type", "text/plain"), ("Connection", "keep-alive")])
     write(b"early ")
-    return iter([b"a", b"b", b"c"])
+    blocks = [b"a", b"b", b"c"]
+    return blocks if environ["PATH_INFO"] == "/list" else iter(blocks)
 
 
 def failing_app(environ, start_response):
@@ -63,10 +64,15 @@ def test_a_chunked_request_body_is_given_with_its_length():
 
 def test_write_and_iterable_bodies_are_joined_and_hop_by_hop_headers_dropped():
     with ThreadServer(WSGIHandler(chunks_app)) as s, Conn(s.port) as c:
-        c.send(get("/"))
+        c.send(get("/list"))  # a list: collected, one write with its length
         r = c.reply()
         assert (r.status, r.body) == (202, b"early abc")
         assert r.headers["content-length"] == "9" and "connection" not in r.headers
+        c.send(get("/iter"))  # an iterator of unknown length: streamed in chunks
+        r = c.reply()
+        assert (r.status, r.body) == (202, b"early abc")
+        assert r.headers["transfer-encoding"] == "chunked" and "content-length" not in r.headers
+        assert "connection" not in r.headers
 
 
 def test_a_failing_app_answers_500_and_the_server_goes_on():

@@ -25,8 +25,9 @@ from .._binding import ffi, lib
 from ..log import log_limited
 from ..tcp import Server
 from ..wheel import IdleWheel
-from .request import TEXT, Deferred, FileResponse, Request, header_block, render
+from .request import TEXT, Deferred, FileResponse, Request, Response, header_block, render
 from .stream import BodyStream
+from .streaming import StreamedAnswer, streamed_response
 
 log = logging.getLogger("sluice.http")
 
@@ -49,7 +50,7 @@ class HTTPConnection:
     """One HTTP connection (what a Transport is for raw TCP)."""
 
     __slots__ = ("_loop", "_c", "_id", "_server", "_closing", "_closed", "draining", "close_reason", "_peer", "_queue")
-    __slots__ += ("_stream", "_held")
+    __slots__ += ("_stream", "_held", "_draining", "_sending")
 
     def __init__(self, loop, c, conn_id: int, server: HTTPServer):
         self._loop = loop
@@ -64,6 +65,8 @@ class HTTPConnection:
         self._queue: deque | None = None  # answers waiting behind a deferred one
         self._stream: BodyStream | None = None  # the body still coming of a streamed request
         self._held = 0  # why reading is paused: 1 answers queued, 2 a stream's reader behind
+        self._draining = False  # _drain is sending queued answers
+        self._sending: StreamedAnswer | None = None  # the answer whose body is on its way
 
     def _requests(self, raw: bytes, rec: list[int], i: int, count: int) -> None:
         server = self._server
@@ -101,12 +104,17 @@ class HTTPConnection:
                 log_limited("http-handler", 40, "sluice: the handler raised on %r; answering 500", req, exc_info=exc)
                 result = None
             version, head = rec[i + 2], m == _HEAD
-            if self._queue is not None or type(result) is Deferred:
-                if self._queue is None:
+            if type(result) is Response:
+                result = streamed_response(result) or result
+            if self._queue is not None or type(result) is Deferred or type(result) is StreamedAnswer:
+                first = self._queue is None
+                if first:
                     self._queue = deque()
                 self._queue.append([req, result, version, head])
                 if len(self._queue) == _MAX_QUEUED:  # a client pipelining behind a slow answer: stop reading
                     self._hold(1, True)
+                if first and type(result) is StreamedAnswer:
+                    self._drain()
             elif type(result) is str and server.access_log is None and req._stream is None:
                 # the common case in full here: a text answer, no access log
                 keep = rec[i + 1] & _KEEP_ALIVE and not self.draining
@@ -204,18 +212,50 @@ class HTTPConnection:
     def _resolve(self, deferred: Deferred, result: Any) -> None:
         """A deferred answer is ready (in the loop's thread): send what can go."""
         deferred.result, deferred.done = result, True
-        q = self._queue
-        while q:
-            req, res, version, head = q[0]
-            if type(res) is Deferred:
-                if not res.done:
-                    return
-                res = res.result
-            q.popleft()
-            if self._closed or not self._answer(req, res, version, head):
-                q.clear()
-        self._queue = None
-        self._hold(1, False)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Send the queued answers that are ready, in order; a streamed one
+        holds the rest until its body has gone."""
+        if self._draining:
+            return  # the loop below is running: it sees what changed
+        self._draining = True
+        try:
+            q = self._queue
+            while q:
+                req, res, version, head = q[0]
+                if type(res) is Deferred:
+                    if not res.done:
+                        return
+                    res = res.result
+                    if type(res) is Response:
+                        res = streamed_response(res) or res
+                if type(res) is StreamedAnswer:
+                    if not res._started:
+                        if self._closed:
+                            res._stop()
+                        else:
+                            keep = bool(req._rec[req._i + 1] & _KEEP_ALIVE) and not self.draining
+                            self._sending = res
+                            res._start(self, req, version, keep, head)
+                    if not res.finished:
+                        return
+                    self._sending = None
+                    q.popleft()
+                    if self._closed or not res._keep:
+                        q.clear()
+                    continue
+                q.popleft()
+                if self._closed or not self._answer(req, res, version, head):
+                    q.clear()
+            self._queue = None
+            self._hold(1, False)
+        finally:
+            self._draining = False
+
+    def _stream_answer_done(self, answer: StreamedAnswer) -> None:
+        """A streamed answer's body has gone (or will not): the next may go."""
+        self._drain()
 
     def _send_file(self, f: FileResponse, version: int, keep: bool, head: bool) -> int:
         try:
@@ -232,7 +272,8 @@ class HTTPConnection:
         self._close(lib.SL_CLOSE_PEER, graceful=True)
 
     def _resume(self) -> None:
-        pass
+        if self._sending is not None:
+            self._sending._resume()
 
     def _lost(self, reason: int, err: int) -> None:
         from ..stats import CLOSE_REASONS
@@ -241,6 +282,14 @@ class HTTPConnection:
         self._closing = True
         self.close_reason = CLOSE_REASONS.get(reason, str(reason))
         self._stream_cut(f"the connection closed ({self.close_reason})")
+        if self._sending is not None:
+            self._sending._stop()
+        q = self._queue
+        if q:  # streamed answers not started: their producers must stop too
+            for entry in q:
+                res = entry[1].result if type(entry[1]) is Deferred else entry[1]
+                if type(res) is StreamedAnswer:
+                    res._stop()
         self._server._forget(self)
 
     def _close(self, reason: int, graceful: bool) -> None:
@@ -350,6 +399,8 @@ class HTTPServer(Server):
         if conn._closed:
             return 0
         if conn._stream is not None and not conn._held & 2:  # a body coming: the client's time counts
+            return lib.sl_http_deadline(conn._c, *self._ms) - self._ms[1]
+        if conn._sending is not None and conn._sending._waiting:  # the client is not taking the body
             return lib.sl_http_deadline(conn._c, *self._ms) - self._ms[1]
         if conn._queue or conn._held:  # an answer is being worked on, or a reader is behind: not idle
             return self._loop.now_ms()

@@ -4,9 +4,17 @@
 environ is built from the request C parsed, the body the application
 returns is collected, and the response goes out as one write with the head
 C renders. Hop-by-hop headers the application sets (Connection,
-Transfer-Encoding, Keep-Alive) are dropped: the server decides those. The
-response body is collected whole (a response is one write), so an
-application that streams an endless body is not for this server.
+Transfer-Encoding, Keep-Alive) are dropped: the server decides those.
+
+The response body: a list (or tuple), or an iterable with a declared
+Content-Length of at most 1 MiB, is collected and sent with its head in one
+write. Any other iterable streams (sluice.http.streaming): the head goes
+once the first non-empty block is there, then each block as the
+application yields it (chunked on HTTP/1.1), unbuffered as PEP 3333 asks,
+so server-sent events and long downloads work. With threads the
+application's thread iterates it, waiting while the client is behind;
+without, the loop pulls one block per turn. Blocks given to ``write()``
+are sent before the iterable's.
 
 With threads, a request body that has not all come with its head streams:
 the application starts at once on a thread and ``wsgi.input`` is read as the
@@ -23,7 +31,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .request import FileResponse, Request
+from .request import FileResponse, Request, header_block
+from .streaming import COLLECT_MAX, StreamedAnswer
 
 log = logging.getLogger("sluice.wsgi")
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -158,7 +167,26 @@ class WSGIHandler:
         except Exception:
             log.exception("sluice: the WSGI application raised on %r; answering 500", req)
             result = None
+        if type(result) is not StreamedAnswer:
+            deferred.resolve(result)
+            return
+        # a streamed body: this thread iterates it and pushes the blocks
+        it, close = result.source, result.close
+        result.source = result.close = None
         deferred.resolve(result)
+        try:
+            for block in it:
+                if not result.push(block):
+                    break  # the client went, or a HEAD: no more is wanted
+            result.end()
+        except Exception as exc:
+            result.end(exc)
+        finally:
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("sluice: closing the WSGI iterable of %r raised", req)
 
     def run(self, req: Request) -> tuple[int, list, bytes]:
         state: dict[str, Any] = {}
@@ -184,10 +212,24 @@ class WSGIHandler:
             sent = self._file(result, state)
             if sent is not None:
                 return sent
+        close = getattr(result, "close", None)
         try:
-            body = b"".join([*written, *result]) if written else b"".join(result)
+            if isinstance(result, list | tuple):
+                body = b"".join([*written, *result]) if written else b"".join(result)
+            else:
+                it = iter(result)
+                first = next((b for b in it if b), b"")  # the head waits for a first non-empty block
+                declared = _declared_length(state) if first else None
+                if first and (declared is None or declared > COLLECT_MAX):
+                    if "status" not in state:
+                        raise RuntimeError("the WSGI application yielded before calling start_response")
+                    status = int(state["status"][:3])
+                    extra = header_block(_headers(state))
+                    answer = StreamedAnswer(status, extra, declared, [*written, first], source=it, close=close)
+                    close = None  # the answer closes it once its body has gone
+                    return answer
+                body = b"".join([*written, first, *it])
         finally:
-            close = getattr(result, "close", None)
             if close is not None:
                 close()
         if "status" not in state:
@@ -207,6 +249,16 @@ class WSGIHandler:
         dup = os.dup(fd)
         wrapper.close()
         return FileResponse(dup, pos, max(0, size - pos), int(state["status"][:3]), _headers(state), close_fd=True)
+
+
+def _declared_length(state: dict) -> int | None:
+    for name, value in state["headers"]:
+        if name.lower() == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 def _headers(state: dict) -> list:
