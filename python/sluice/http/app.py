@@ -67,7 +67,7 @@ class App:
     def __call__(self, request) -> Any:
         path = request.path
         table = self.routes.get(path)
-        params: dict[str, str] = {}
+        params = None
         if table is None:
             for rx, _, t in self.patterns:
                 m = rx.match(path)

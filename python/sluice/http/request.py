@@ -68,11 +68,11 @@ class Request:
     ``keep_alive``; ``defer()`` to answer later. Each field is made from C's
     record when first read."""
 
-    __slots__ = ("conn", "path_params", "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path", "_stream")
+    __slots__ = ("conn", "_params", "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path", "_stream")
 
     def __init__(self, conn, raw: bytes, start: int, rec: list[int], i: int):
         self.conn = conn
-        self.path_params: dict[str, str] = {}
+        self._params: dict[str, str] | None = None  # made on first use: most routes have none
         self._raw = raw
         self._start = start
         self._rec = rec
@@ -81,6 +81,16 @@ class Request:
         self._query: dict[str, str] | None = None
         self._path: str | None = None
         self._stream = None  # the BodyStream of a streamed route's request
+
+    @property
+    def path_params(self) -> dict[str, str]:
+        if self._params is None:
+            self._params = {}
+        return self._params
+
+    @path_params.setter
+    def path_params(self, params: dict[str, str]) -> None:
+        self._params = params
 
     @property
     def method(self) -> str:
@@ -135,7 +145,9 @@ class Request:
         """The path, percent-decoded (UTF-8 bytes seen as latin-1, as WSGI's
         PATH_INFO), without the query."""
         if self._path is None:
-            raw = self._origin().partition("?")[0]
+            raw = self._origin()
+            if "?" in raw:
+                raw = raw[: raw.index("?")]
             self._path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
         return self._path
 
