@@ -23,7 +23,7 @@ HELLO_CASES = {
     "pipe16": {"conns": 256, "depth": 16, "about": "pipelined x16, 256 connections"},
 }
 NATIVE = ["sluice", "uvloop+httptools", "uvicorn", "nginx", "socketify"]
-WSGI = ["sluice-wsgi", "gunicorn-gthread", "bjoern", "granian-wsgi"]
+WSGI = ["sluice-wsgi", "gunicorn-gthread", "gunicorn-gevent", "bjoern", "granian-wsgi"]
 CLOSE_SERVERS = ["sluice", "uvloop+httptools", "nginx", "sluice-wsgi", "gunicorn-gthread"]
 CLOSE_CONNS = 100
 STATIC_SERVERS = ["sluice-static", "nginx-static", "gunicorn-static"]

@@ -64,10 +64,10 @@ APT = {  # command or file that proves it -> Debian package
     "taskset": "util-linux",
     "cc": "gcc",
 }
-PIP = ["uvloop", "httptools", "uvicorn", "gunicorn", "granian", "matplotlib", "cffi", "setuptools"]
-PIP_IMPORTS = ["uvloop", "httptools", "uvicorn", "gunicorn", "granian", "matplotlib", "cffi"]
+PIP = ["uvloop", "httptools", "uvicorn", "gunicorn", "gevent", "granian", "matplotlib", "cffi", "setuptools"]
+PIP_IMPORTS = ["uvloop", "httptools", "uvicorn", "gunicorn", "gevent", "granian", "matplotlib", "cffi"]
 OPTIONAL = {"bjoern": "bjoern", "socketify": "socketify"}  # import -> PyPI name
-VERSIONS = ["uvloop", "httptools", "uvicorn", "gunicorn", "granian", "bjoern", "socketify", "matplotlib"]
+VERSIONS = ["uvloop", "httptools", "uvicorn", "gunicorn", "gevent", "granian", "bjoern", "socketify", "matplotlib"]
 
 
 def _have(what: str) -> bool:
@@ -300,6 +300,29 @@ def http_specs(ctx: Ctx) -> dict[str, Spec]:
                 "gthread",
                 "--threads",
                 "8",
+                "-w",
+                "1",
+                "--worker-connections",
+                "2000",
+                "--keep-alive",
+                "60",
+                "--backlog",
+                "2048",
+                "-b",
+                f"127.0.0.1:{p}",
+                "--log-level",
+                "warning",
+                *ctx.gunicorn_flags,
+            ],
+        ),
+        Spec(
+            "gunicorn-gevent",
+            "gunicorn http_wsgi_app:app -k gevent --worker-connections 2000 -w 1 (master + 1 worker)",
+            lambda p: [
+                str(vbin / "gunicorn"),
+                "http_wsgi_app:app",
+                "-k",
+                "gevent",
                 "-w",
                 "1",
                 "--worker-connections",
