@@ -112,6 +112,11 @@ void http_frame_turn(sl_loop *l);           /* the turn's SL_EV_DATA of HTTP con
 int http_close_reason(sl_conn *c, int why); /* the reason a lingering close is counted under */
 size_t http_kept(sl_conn *c);               /* bytes of its SL_EV_REQUESTS not to pop */
 void http_loop_free(sl_loop *l);
+/* Exact routes (http1_routes.c). */
+struct http_routes;
+int http_routes_make(struct http_routes **out, const char *paths, size_t len);
+void http_routes_free(struct http_routes *t);
+uint32_t http_route_of(const struct http_routes *t, const char *path, size_t len); /* 0: none */
 
 #ifdef SL_DEBUG
 #define SL_CHECK_OWNER(l, ret)                                                                               \

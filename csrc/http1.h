@@ -203,6 +203,7 @@ size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *r
 #define SL_HTTP_R_FLAGS 1  /* SL_HTTP_F_* */
 #define SL_HTTP_R_VERSION 2
 #define SL_HTTP_R_STATUS 3 /* SL_HTTP_REFUSED: the status it was answered with here */
+#define SL_HTTP_R_ROUTE 3  /* a request: the exact route its path matched (sl_http_set_routes), or 0 */
 #define SL_HTTP_R_METHOD_OFF 4
 #define SL_HTTP_R_METHOD_LEN 5
 #define SL_HTTP_R_PATH_OFF 6
@@ -242,6 +243,14 @@ int sl_http_body_mode(sl_conn *c, int stream);
 /* The loop's HTTP settings: limits (NULL: the defaults) and the Server
  * header's value (server_len 0: none; at most 63 bytes). */
 int sl_http_configure(sl_loop *loop, const sl_http_limits *lim, const char *server, size_t server_len);
+/* The exact paths the server routes, NUL-separated, each starting with '/':
+ * the Nth (from 1) is SL_HTTP_R_ROUTE N in the record of a request whose
+ * path up to '?' is that path byte for byte, without '%'. len 0: none.
+ * 0, -EINVAL (an empty or over-long path, one not starting with '/'), -E2BIG
+ * (more than SL_HTTP_MAX_ROUTES), -ENOMEM. */
+#define SL_HTTP_MAX_ROUTES 4096
+#define SL_HTTP_MAX_ROUTE_LEN 1024
+int sl_http_set_routes(sl_loop *loop, const char *paths, size_t len);
 /* The turn's request records (valid during on_events). */
 const uint32_t *sl_http_turn_records(sl_loop *loop, size_t *n_words);
 /* Answer the connection's oldest unanswered request: the head rendered here

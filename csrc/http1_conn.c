@@ -50,6 +50,7 @@ struct sl_http_loop {
     size_t server_len;
     uint32_t *rec; /* the turn's request records */
     size_t rec_len, rec_cap;
+    struct http_routes *routes; /* sl_http_set_routes's, or NULL */
 };
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -78,8 +79,21 @@ int sl_http_configure(sl_loop *l, const sl_http_limits *lim, const char *server,
     return 0;
 }
 
+int sl_http_set_routes(sl_loop *l, const char *paths, size_t len) {
+    SL_CHECK_OWNER(l, -EPERM);
+    struct sl_http_loop *hl = loop_http(l);
+    if (!hl) return -ENOMEM;
+    struct http_routes *t = NULL;
+    int rc = len ? http_routes_make(&t, paths, len) : 0;
+    if (rc) return rc;
+    http_routes_free(hl->routes);
+    hl->routes = t;
+    return 0;
+}
+
 void http_loop_free(sl_loop *l) {
     if (!l->http) return;
+    http_routes_free(l->http->routes);
     free(l->http->rec);
     free(l->http);
     l->http = NULL;
@@ -165,11 +179,12 @@ static void save_headers(sl_http_conn *h, const sl_http_header *hdrs) {
     h->n_saved = n;
 }
 
-static void write_record(uint32_t *w, const sl_http_request *r) {
+static void write_record(uint32_t *w, const sl_http_request *r, const char *buf,
+                         const struct http_routes *routes) {
     w[SL_HTTP_R_METHOD] = r->method;
     w[SL_HTTP_R_FLAGS] = r->flags;
     w[SL_HTTP_R_VERSION] = r->version_minor;
-    w[SL_HTTP_R_STATUS] = 0;
+    w[SL_HTTP_R_ROUTE] = http_route_of(routes, buf + r->path_off, r->path_len);
     w[SL_HTTP_R_METHOD_OFF] = r->method_off;
     w[SL_HTTP_R_METHOD_LEN] = r->method_len;
     w[SL_HTTP_R_PATH_OFF] = r->path_off;
@@ -294,7 +309,7 @@ static void frame_conn(sl_loop *l, sl_event *e) {
         }
         if (hl->lim.max_stream_body && h->mode == B_NONE &&
             (rc == SL_HTTP_HEAD_DONE || (rc == SL_HTTP_DONE && h->r.body_len > hl->lim.max_body))) {
-            write_record(w, &h->r); /* the head only; the caller decides the body */
+            write_record(w, &h->r, buf + off, hl->routes); /* the head only; the caller decides the body */
             w[SL_HTTP_R_FLAGS] |= SL_HTTP_F_ANNOUNCED;
             w[SL_HTTP_R_BODY_LEN] = 0;
             w[SL_HTTP_R_CONSUMED] = 0;
@@ -306,7 +321,7 @@ static void frame_conn(sl_loop *l, sl_event *e) {
             break;
         }
         if (rc == SL_HTTP_DONE) {
-            write_record(w, &h->r);
+            write_record(w, &h->r, buf + off, hl->routes);
             hl->rec_len += SL_HTTP_REC_WORDS + 4 * (size_t)h->r.n_headers;
             records++;
             off += h->r.consumed;
@@ -317,7 +332,7 @@ static void frame_conn(sl_loop *l, sl_event *e) {
             continue;
         }
         if (rc == SL_HTTP_ERROR) {
-            write_record(w, &h->r);
+            write_record(w, &h->r, buf + off, NULL);
             w[SL_HTTP_R_METHOD] = SL_HTTP_REFUSED;
             w[SL_HTTP_R_STATUS] = h->r.status;
             w[SL_HTTP_R_CONSUMED] = 0;

@@ -41,6 +41,7 @@ EV_REQUESTS = lib.SL_EV_REQUESTS
 _EV_WORDS = ffi.sizeof("sl_event") // 8  # the event as uint64 words (sluice.h)
 _LOW32 = 0xFFFFFFFF
 _COPY_MAX = 64 * 1024  # SL_EV_DATA up to this size arrive in the turn's one buffer
+_SHARE_MAX = 16 * 1024  # a turn's copied data up to this size is one bytes its requests share
 
 _EPOLLIN = 0x001
 _EPOLLOUT = 0x004
@@ -70,6 +71,7 @@ class Loop:
         self._thread = threading.get_ident()
         self._conns: dict[int, Any] = {}  # C slot id -> Transport
         self._listeners: dict[int, Any] = {}  # listener id -> Server
+        self._http_route_ids: dict[bytes, int] = {}  # exact HTTP paths C matches (http/server.py)
         self._readers: dict[int, tuple] = {}
         self._writers: dict[int, tuple] = {}
         self._ready: deque[Timer] = deque()
@@ -197,6 +199,7 @@ class Loop:
         pos = 0
         conns = self._conns
         records = None  # the turn's HTTP request records, read once if needed
+        shared = None  # the turn's copied data as one bytes, made once if needed
         for k in range(0, n * _EV_WORDS, _EV_WORDS):
             w = words[k]
             kind = w & _LOW32
@@ -218,16 +221,25 @@ class Loop:
                 elif kind == EV_REQUESTS:
                     w1 = words[k + 1]
                     size = words[k + 2]
-                    if w1 & 1:
-                        chunk = turn_data[pos : pos + size]
-                        pos += size
                     count = (w1 & _LOW32) >> 1
-                    if count:  # else only a partial request (or dropped bytes)
-                        if not w1 & 1:
-                            chunk = _unpack(events[k // _EV_WORDS].data, size)
-                        if records is None:
-                            records = self._http_records()
-                        conns[cid]._requests(chunk, records, w1 >> 32, count)
+                    if w1 & 1:  # copied into the turn's buffer
+                        at = pos
+                        pos += size
+                        if not count:
+                            continue  # only a partial request (or dropped bytes)
+                        if data_len <= _SHARE_MAX:  # one bytes for the turn's requests, no slice each
+                            if shared is None:
+                                shared = turn_data[:]
+                            chunk = shared
+                        else:
+                            chunk, at = turn_data[at:pos], 0
+                    elif count:
+                        chunk, at = _unpack(events[k // _EV_WORDS].data, size), 0
+                    else:
+                        continue
+                    if records is None:
+                        records = self._http_records()
+                    conns[cid]._requests(chunk, at, records, w1 >> 32, count)
                 elif kind == EV_ACCEPT:
                     self._listeners[words[k + 1] & _LOW32]._accept(events[k // _EV_WORDS].conn, cid)
                 elif kind == EV_CLOSED:

@@ -146,6 +146,19 @@ class ServeHandler:
             return False
         return bool(self.app.wants_stream(req))
 
+    def exact_routes(self) -> dict:
+        """The app's exact routes that __call__ hands to the app (not status,
+        metrics, or under a static mount)."""
+        routes = getattr(self.app, "exact_routes", None)
+        if routes is None:
+            return {}
+        return {
+            path: table
+            for path, table in routes().items()
+            if path not in ("/status", "/metrics")
+            and not any(path == p or path.startswith(p + "/") for p, _ in self.mounts)
+        }
+
     def __call__(self, req: Request) -> Any:
         path = req.path
         if path in ("/status", "/metrics"):

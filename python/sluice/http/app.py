@@ -55,6 +55,13 @@ class App:
 
         return add
 
+    def exact_routes(self) -> dict[str, dict[str, Callable]]:
+        """Path -> {method: handler} of the routes without parameters: the
+        server has C match these paths and calls their handlers itself, as
+        __call__ would (the dicts are the live tables: a route added later to
+        one of them counts; a new path is routed by __call__)."""
+        return self.routes
+
     def wants_stream(self, request) -> bool:
         """Does the route this request goes to stream its body?"""
         if not self._streamed:

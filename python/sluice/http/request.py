@@ -71,22 +71,22 @@ class Request:
     __slots__ = ("conn", "_params", "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path", "_stream")
 
     def __init__(self, conn, raw: bytes, start: int, rec: list[int], i: int):
+        # _params, _headers, _query and _path are set when first made: a
+        # request that never reads them does not pay for them
         self.conn = conn
-        self._params: dict[str, str] | None = None  # made on first use: most routes have none
         self._raw = raw
         self._start = start
         self._rec = rec
         self._i = i
-        self._headers: Headers | None = None
-        self._query: dict[str, str] | None = None
-        self._path: str | None = None
         self._stream = None  # the BodyStream of a streamed route's request
 
     @property
     def path_params(self) -> dict[str, str]:
-        if self._params is None:
+        try:
+            return self._params
+        except AttributeError:
             self._params = {}
-        return self._params
+            return self._params
 
     @path_params.setter
     def path_params(self, params: dict[str, str]) -> None:
@@ -144,12 +144,14 @@ class Request:
     def path(self) -> str:
         """The path, percent-decoded (UTF-8 bytes seen as latin-1, as WSGI's
         PATH_INFO), without the query."""
-        if self._path is None:
+        try:
+            return self._path
+        except AttributeError:
             raw = self._origin()
             if "?" in raw:
                 raw = raw[: raw.index("?")]
             self._path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
-        return self._path
+            return self._path
 
     @property
     def query_string(self) -> str:
@@ -158,16 +160,20 @@ class Request:
     @property
     def query(self) -> dict[str, str]:
         """The query's fields (the first of a repeated name), parsed on first use."""
-        if self._query is None:
+        try:
+            return self._query
+        except AttributeError:
             q: dict[str, str] = {}
             for k, v in parse_qsl(self.query_string, keep_blank_values=True):
                 q.setdefault(k, v)
             self._query = q
-        return self._query
+            return q
 
     @property
     def headers(self) -> Headers:
-        if self._headers is None:
+        try:
+            return self._headers
+        except AttributeError:
             rec, raw, s = self._rec, self._raw, self._start
             pairs = []
             for j in range(self._i + _REC, self._i + _REC + 4 * rec[self._i + 15], 4):
@@ -175,7 +181,7 @@ class Request:
                 value = raw[s + rec[j + 2] : s + rec[j + 2] + rec[j + 3]].decode("latin-1")
                 pairs.append((name, value))
             self._headers = Headers(pairs)
-        return self._headers
+            return self._headers
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)

@@ -25,7 +25,7 @@ from .._binding import ffi, lib
 from ..log import log_limited
 from ..tcp import Server
 from ..wheel import IdleWheel
-from .request import TEXT, Deferred, FileResponse, Request, Response, header_block, render
+from .request import _METHODS, TEXT, Deferred, FileResponse, Request, Response, header_block, render
 from .stream import BodyStream
 from .streaming import StreamedAnswer, streamed_response
 
@@ -68,67 +68,73 @@ class HTTPConnection:
         self._draining = False  # _drain is sending queued answers
         self._sending: StreamedAnswer | None = None  # the answer whose body is on its way
 
-    def _requests(self, raw: bytes, rec: list[int], i: int, count: int) -> None:
+    def _requests(self, raw: bytes, start: int, rec: list[int], i: int, count: int) -> None:
+        """A turn's complete requests of this connection: their bytes are
+        raw[start:], their records rec[i:]."""
         server = self._server
-        handler = server.handler
-        start = 0
+        routes = server._routes  # C's route number -> {method: handler}
         for _ in range(count):
             m = rec[i]
-            if m == _PIECE:  # a streamed body's bytes
-                s = self._stream
-                if s is not None:
-                    n, b = rec[i + 13], start + rec[i + 12]
-                    if n:
-                        s._feed(raw[b : b + n])
-                    if rec[i + 1] & _BODY_END:
-                        self._stream = None
-                        s._finish()
-                start += rec[i + 14]
-                i += _REC
-                continue
-            if m == _REFUSED:
-                self._linger()
-                self._stream_cut("the request was refused")
-                server.refused += 1
-                server.status_classes[3 if rec[i + 3] < 500 else 4] += 1
-                log.debug("refused a request with %d (%r)", rec[i + 3], self)
+            if m >= _PIECE:
+                if m == _PIECE:  # a streamed body's bytes
+                    s = self._stream
+                    if s is not None:
+                        n, b = rec[i + 13], start + rec[i + 12]
+                        if n:
+                            s._feed(raw[b : b + n])
+                        if rec[i + 1] & _BODY_END:
+                            self._stream = None
+                            s._finish()
+                    start += rec[i + 14]
+                else:  # refused
+                    self._linger()
+                    self._stream_cut("the request was refused")
+                    server.refused += 1
+                    server.status_classes[3 if rec[i + 3] < 500 else 4] += 1
+                    log.debug("refused a request with %d (%r)", rec[i + 3], self)
                 i += _REC
                 continue
             req = Request(self, raw, start, rec, i)
-            if rec[i + 1] & _ANNOUNCED and not self._announced(req):
+            flags = rec[i + 1]
+            if flags & _ANNOUNCED and not self._announced(req):
                 return  # buffered (it comes again whole) or refused (413): the last record
             server.requests += 1
             try:
-                result = handler(req)
+                route = routes.get(rec[i + 3]) if rec[i + 3] else None
+                fn = route.get(_METHODS[m]) if route is not None else None
+                result = fn(req) if fn is not None else server.handler(req)
             except Exception as exc:
                 log_limited("http-handler", 40, "sluice: the handler raised on %r; answering 500", req, exc_info=exc)
                 result = None
-            version, head = rec[i + 2], m == _HEAD
-            if type(result) is Response:
-                result = streamed_response(result) or result
-            if self._queue is not None or type(result) is Deferred or type(result) is StreamedAnswer:
-                first = self._queue is None
-                if first:
-                    self._queue = deque()
-                self._queue.append([req, result, version, head])
-                if len(self._queue) == _MAX_QUEUED:  # a client pipelining behind a slow answer: stop reading
-                    self._hold(1, True)
-                if first and type(result) is StreamedAnswer:
-                    self._drain()
-            elif type(result) is str and server.access_log is None and req._stream is None:
+            tr = type(result)
+            if tr is str and self._queue is None and server.access_log is None and req._stream is None:
                 # the common case in full here: a text answer, no access log
-                keep = rec[i + 1] & _KEEP_ALIVE and not self.draining
+                keep = flags & _KEEP_ALIVE and not self.draining
                 body = result.encode()
-                r = _respond(self._c, 200, TEXT, _TEXT_LEN, body, len(body), _OF_BODY, version, keep, head)
+                r = _respond(self._c, 200, TEXT, _TEXT_LEN, body, len(body), _OF_BODY, rec[i + 2], keep, m == _HEAD)
                 if r == -22:
-                    self._answer(req, None, version, head)
+                    self._answer(req, None, rec[i + 2], m == _HEAD)
                 else:
                     server.status_classes[1] += 1
                 if not keep:
                     self._linger()
                     return
-            elif not self._answer(req, result, version, head):
-                return  # the connection lingers, then closes: the rest is not answered
+            else:
+                version, head = rec[i + 2], m == _HEAD
+                if tr is Response:
+                    result = streamed_response(result) or result
+                    tr = type(result)
+                if self._queue is not None or tr is Deferred or tr is StreamedAnswer:
+                    first = self._queue is None
+                    if first:
+                        self._queue = deque()
+                    self._queue.append([req, result, version, head])
+                    if len(self._queue) == _MAX_QUEUED:  # a client pipelining behind a slow answer: stop reading
+                        self._hold(1, True)
+                    if first and tr is StreamedAnswer:
+                        self._drain()
+                elif not self._answer(req, result, version, head):
+                    return  # the connection lingers, then closes: the rest is not answered
             start += rec[i + 14]
             i += _REC + 4 * rec[i + 15]
 
@@ -383,6 +389,7 @@ class HTTPServer(Server):
         kw.setdefault("max_input", lim.max_request_line + lim.max_head + lim.max_body + 8192)
         kw.pop("idle_timeout", None)
         self.handler = handler
+        self._routes = _register_routes(loop, handler)
         self.access_log = access_log
         self.status_classes = [0, 0, 0, 0, 0]  # responses 1xx..5xx
         self.requests = 0
@@ -431,6 +438,35 @@ class HTTPServer(Server):
         if self._wheel_timer is not None:
             self._wheel_timer.cancel()
             self._wheel_timer = None
+
+
+def _register_routes(loop, handler) -> dict[int, dict]:
+    """Have C match the handler's exact paths (handler.exact_routes(), if it
+    has one): C's route number -> {method: handler}. The numbers belong to
+    the loop (every HTTP server on it shares one table of paths); each
+    server maps only its own."""
+    exact = getattr(handler, "exact_routes", None)
+    if exact is None:
+        return {}
+    ids = loop._http_route_ids  # raw path -> C's number
+    mine = {}
+    for path, table in exact().items():
+        try:
+            raw = path.encode("latin-1")  # Request.path's form of a path without '%'
+        except UnicodeEncodeError:
+            continue  # such a path is never a request's: __call__ sees it
+        if not raw.startswith(b"/") or any(c in raw for c in b"\0%?") or len(raw) > lib.SL_HTTP_MAX_ROUTE_LEN:
+            continue  # C cannot match it byte for byte: left to the handler
+        if raw not in ids:
+            if len(ids) == lib.SL_HTTP_MAX_ROUTES:
+                continue
+            ids[raw] = len(ids) + 1
+            blob = b"\0".join(ids)
+            rc = lib.sl_http_set_routes(loop._c, blob, len(blob))
+            if rc != 0:
+                raise OSError(-rc, f"sluice: cannot set the HTTP routes: {os.strerror(-rc)}")
+        mine[ids[raw]] = table
+    return mine
 
 
 def http_builder(loop, sockets, app, options: dict) -> list:
