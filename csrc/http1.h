@@ -262,6 +262,11 @@ const uint32_t *sl_http_turn_records(sl_loop *loop, size_t *n_words);
 ssize_t sl_http_respond(sl_conn *c, unsigned status, const char *extra, size_t extra_len, const char *body,
                         size_t body_len, int64_t content_length, int version_minor, int keep_alive,
                         int head_only);
+/* sl_http_respond(c, 200, "Content-Type: text/plain; charset=utf-8\r\n",
+ * ..., body, body_len, SL_HTTP_LENGTH_OF_BODY, ...): a handler's text
+ * answer, with fewer arguments to cross. */
+ssize_t sl_http_respond_text(sl_conn *c, const char *body, size_t body_len, int version_minor, int keep_alive,
+                             int head_only);
 /* sl_http_respond's head_only for the head of a body that follows by
  * sl_conn_write (framed by the caller: chunks, or content_length bytes):
  * nothing lingers yet; sl_http_finish(c, keep_alive) after the last byte. */

@@ -398,6 +398,13 @@ ssize_t sl_http_respond(sl_conn *c, unsigned status, const char *extra, size_t e
     return respond_done(c, keep_alive || head_only == SL_HTTP_STREAM_HEAD);
 }
 
+ssize_t sl_http_respond_text(sl_conn *c, const char *body, size_t body_len, int version_minor, int keep_alive,
+                             int head_only) {
+    static const char text[] = "Content-Type: text/plain; charset=utf-8\r\n";
+    return sl_http_respond(c, 200, text, sizeof text - 1, body, body_len, SL_HTTP_LENGTH_OF_BODY,
+                           version_minor, keep_alive, head_only);
+}
+
 int sl_http_finish(sl_conn *c, int keep_alive) {
     SL_CHECK_OWNER(c->loop, -EPERM);
     sl_http_conn *h = c->http;

@@ -41,6 +41,8 @@ MAX_STREAM_BODY = 1 << 30  # a streamed body's default limit (max_stream_body)
 _REC = lib.SL_HTTP_REC_WORDS
 _OF_BODY = lib.SL_HTTP_LENGTH_OF_BODY
 _respond = lib.sl_http_respond
+_respond_text = lib.sl_http_respond_text
+_new = object.__new__
 _ERROR_BODY = b"internal server error\n"
 _TEXT_LEN = len(TEXT)
 _MAX_QUEUED = 64  # answers waiting behind a deferred one before the connection stops reading
@@ -94,7 +96,13 @@ class HTTPConnection:
                     log.debug("refused a request with %d (%r)", rec[i + 3], self)
                 i += _REC
                 continue
-            req = Request(self, raw, start, rec, i)
+            req = _new(Request)  # Request(self, raw, start, rec, i) without an __init__ frame
+            req.conn = self
+            req._raw = raw
+            req._start = start
+            req._rec = rec
+            req._i = i
+            req._stream = None
             flags = rec[i + 1]
             if flags & _ANNOUNCED and not self._announced(req):
                 return  # buffered (it comes again whole) or refused (413): the last record
@@ -111,7 +119,7 @@ class HTTPConnection:
                 # the common case in full here: a text answer, no access log
                 keep = flags & _KEEP_ALIVE and not self.draining
                 body = result.encode()
-                r = _respond(self._c, 200, TEXT, _TEXT_LEN, body, len(body), _OF_BODY, rec[i + 2], keep, m == _HEAD)
+                r = _respond_text(self._c, body, len(body), rec[i + 2], keep, m == _HEAD)
                 if r == -22:
                     self._answer(req, None, rec[i + 2], m == _HEAD)
                 else:
