@@ -99,8 +99,8 @@ typedef struct sl_conn sl_conn;
 #define SL_CLOSE_TIMEOUT 11     /* a timeout other than idle (decided above) */
 #define SL_CLOSE_NREASONS 12
 
-/* 40 bytes; the first four words are what Python reads (as five uint64s:
- * kind | id << 32, arg | err << 32, len, data, conn). */
+/* 40 bytes; Python reads them as ten uint32s (kind, id, arg, err, len's
+ * low word...): len is at most one block's (8 MiB), its high word 0. */
 typedef struct sl_event {
     uint32_t kind;
     uint32_t id;  /* the connection's slot, or the watched fd's id */

@@ -134,3 +134,18 @@ def test_serve_keeps_status_and_static_mounts_before_the_apps_exact_routes(tmp_p
         assert request(s.port, get("/files/a.txt")).body == b"static a\n"
         assert request(s.port, get("/status")).body != b"the app's status"
         assert request(s.port, get("/hello")).body == b"hello GET /hello "
+
+
+def test_thousands_of_routes_and_paths_c_cannot_match_all_served():
+    app = sluice.App()
+    for k in range(5000):  # past C's table (4096): the rest are routed by the app
+        app.route(f"/r/{k}")(lambda req, k=k: f"route {k}")
+    app.route("/caf\u00e9")(lambda req: "not latin-1 bytes on the wire")  # reached only percent-encoded
+    app.route("/a%b")(lambda req: "a literal percent")
+    with ThreadServer(app) as s, Conn(s.port) as c:
+        for k in (0, 4095, 4096, 4999):
+            c.send(get(f"/r/{k}"))
+            assert c.reply().body == f"route {k}".encode()
+        c.send(get("/caf%C3%A9") + get("/a%25b"))
+        assert c.reply().status == 404  # App paths are decoded latin-1 of UTF-8: as before
+        assert c.reply().body == b"a literal percent"

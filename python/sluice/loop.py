@@ -38,8 +38,7 @@ EV_CONNECTED = lib.SL_EV_CONNECTED
 EV_FD = lib.SL_EV_FD
 EV_REQUESTS = lib.SL_EV_REQUESTS
 
-_EV_WORDS = ffi.sizeof("sl_event") // 8  # the event as uint64 words (sluice.h)
-_LOW32 = 0xFFFFFFFF
+_EV_WORDS = ffi.sizeof("sl_event") // 4  # the event as uint32 words: kind, id, arg, err, len (sluice.h)
 _COPY_MAX = 64 * 1024  # SL_EV_DATA up to this size arrive in the turn's one buffer
 _SHARE_MAX = 16 * 1024  # a turn's copied data up to this size is one bytes its requests share
 
@@ -194,20 +193,40 @@ class Loop:
         The events are read as integers in one go (no cdata per field), and
         the bytes of the small SL_EV_DATA come from the turn's one buffer:
         slicing it makes each `bytes` with a single copy."""
-        words = memoryview(ffi.buffer(events, n * _EV_WORDS * 8)).cast("Q").tolist()
+        words = memoryview(ffi.buffer(events, n * _EV_WORDS * 4)).cast("I").tolist()
         turn_data = ffi.buffer(data, data_len) if data_len else None
         pos = 0
         conns = self._conns
         records = None  # the turn's HTTP request records, read once if needed
         shared = None  # the turn's copied data as one bytes, made once if needed
         for k in range(0, n * _EV_WORDS, _EV_WORDS):
-            w = words[k]
-            kind = w & _LOW32
-            cid = w >> 32
+            kind = words[k]
+            cid = words[k + 1]
             try:
-                if kind == EV_DATA:
-                    size = words[k + 2]
-                    if words[k + 1] & _LOW32:  # copied into the turn's buffer
+                if kind == EV_REQUESTS:
+                    arg = words[k + 2]
+                    count = arg >> 1
+                    if arg & 1:  # copied into the turn's buffer
+                        at = pos
+                        pos += words[k + 4]
+                        if not count:
+                            continue  # only a partial request (or dropped bytes)
+                        if data_len <= _SHARE_MAX:  # one bytes for the turn's requests, no slice each
+                            if shared is None:
+                                shared = turn_data[:]
+                            chunk = shared
+                        else:
+                            chunk, at = turn_data[at:pos], 0
+                    elif count:
+                        chunk, at = _unpack(events[k // _EV_WORDS].data, words[k + 4]), 0
+                    else:
+                        continue
+                    if records is None:
+                        records = self._http_records()
+                    conns[cid]._requests(chunk, at, records, words[k + 3], count)
+                elif kind == EV_DATA:
+                    size = words[k + 4]
+                    if words[k + 2]:  # copied into the turn's buffer
                         chunk = turn_data[pos : pos + size]
                         pos += size
                     else:
@@ -218,43 +237,20 @@ class Loop:
                         receive(chunk)
                     else:
                         transport._data(chunk)
-                elif kind == EV_REQUESTS:
-                    w1 = words[k + 1]
-                    size = words[k + 2]
-                    count = (w1 & _LOW32) >> 1
-                    if w1 & 1:  # copied into the turn's buffer
-                        at = pos
-                        pos += size
-                        if not count:
-                            continue  # only a partial request (or dropped bytes)
-                        if data_len <= _SHARE_MAX:  # one bytes for the turn's requests, no slice each
-                            if shared is None:
-                                shared = turn_data[:]
-                            chunk = shared
-                        else:
-                            chunk, at = turn_data[at:pos], 0
-                    elif count:
-                        chunk, at = _unpack(events[k // _EV_WORDS].data, size), 0
-                    else:
-                        continue
-                    if records is None:
-                        records = self._http_records()
-                    conns[cid]._requests(chunk, at, records, w1 >> 32, count)
                 elif kind == EV_ACCEPT:
-                    self._listeners[words[k + 1] & _LOW32]._accept(events[k // _EV_WORDS].conn, cid)
+                    self._listeners[words[k + 2]]._accept(events[k // _EV_WORDS].conn, cid)
                 elif kind == EV_CLOSED:
                     transport = conns.pop(cid, None)
                     if transport is not None:
-                        w1 = words[k + 1]
-                        transport._lost(w1 & _LOW32, _signed32(w1 >> 32))
+                        transport._lost(words[k + 2], _signed32(words[k + 3]))
                 elif kind == EV_EOF:
                     conns[cid]._eof()
                 elif kind == EV_RESUME:
                     conns[cid]._resume()
                 elif kind == EV_CONNECTED:
-                    conns[cid]._connected(_signed32(words[k + 1] >> 32))
+                    conns[cid]._connected(_signed32(words[k + 3]))
                 elif kind == EV_FD:
-                    self._fd_ready(cid, words[k + 1] & _LOW32)
+                    self._fd_ready(cid, words[k + 2])
             except Exception as exc:
                 self._protocol_failed(kind, cid, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .request import _METHODS, METHOD_CODES
+
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -22,6 +24,7 @@ class App:
         self.routes: dict[str, dict[str, Callable]] = {}  # exact path -> method -> handler
         self.patterns: list[tuple[re.Pattern, str, dict[str, Callable]]] = []
         self._streamed: set[tuple[str, str]] = set()  # (route path, method) that stream their bodies
+        self._by_code: dict[str, list] = {}  # exact path -> handler by C's method code (exact_routes)
 
     @property
     def streams(self) -> bool:
@@ -43,10 +46,14 @@ class App:
                         re.escape(part) if k % 2 == 0 else f"(?P<{part}>[^/]+)" for k, part in enumerate(parts)
                     )
                     self.patterns.append((re.compile(rx + r"\Z"), path, table))
+                codes = None
             else:
                 table = self.routes.setdefault(path, {})
+                codes = self._by_code.setdefault(path, [None] * len(_METHODS))
             for m in wanted:
                 table[m] = fn
+                if codes is not None and m in METHOD_CODES:
+                    codes[METHOD_CODES[m]] = fn
                 if stream:
                     self._streamed.add((path, m))
                 else:
@@ -55,12 +62,14 @@ class App:
 
         return add
 
-    def exact_routes(self) -> dict[str, dict[str, Callable]]:
-        """Path -> {method: handler} of the routes without parameters: the
-        server has C match these paths and calls their handlers itself, as
-        __call__ would (the dicts are the live tables: a route added later to
-        one of them counts; a new path is routed by __call__)."""
-        return self.routes
+    def exact_routes(self) -> dict[str, list]:
+        """Path -> handlers by C's method code (request.METHOD_CODES; None
+        where there is none) of the routes without parameters: the server
+        has C match these paths and calls their handlers itself, as __call__
+        would. The lists are live: a route added later to one of these paths
+        counts; a new path is routed by __call__, as is a method C has no
+        code for."""
+        return self._by_code
 
     def wants_stream(self, request) -> bool:
         """Does the route this request goes to stream its body?"""

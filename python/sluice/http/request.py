@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from .._binding import lib
 
 _METHODS = ("", "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT")
+METHOD_CODES = {name: code for code, name in enumerate(_METHODS) if name}  # C's SL_HTTP_GET...
 _KEEP_ALIVE = lib.SL_HTTP_F_KEEP_ALIVE
 _REC = lib.SL_HTTP_REC_WORDS
 
@@ -68,12 +69,16 @@ class Request:
     ``keep_alive``; ``defer()`` to answer later. Each field is made from C's
     record when first read."""
 
-    __slots__ = ("conn", "_params", "_raw", "_start", "_rec", "_i", "_headers", "_query", "_path", "_stream")
+    __slots__ = ("conn", "_raw", "_start", "_rec", "_i", "_stream", "__dict__")
+    # made when first read, into the instance's __dict__ (itself made only
+    # then): a request that never reads them does not pay for them
+    _params: dict[str, str] | None = None
+    _headers: Headers | None = None
+    _query: dict[str, str] | None = None
+    _path: str | None = None
 
     def __init__(self, conn, raw: bytes, start: int, rec: list[int], i: int):
-        # _params, _headers, _query and _path are set when first made: a
-        # request that never reads them does not pay for them. (The server's
-        # hot path sets these same six fields inline: keep the two alike.)
+        # (the server's hot path sets these same six fields inline: keep the two alike)
         self.conn = conn
         self._raw = raw
         self._start = start
@@ -83,11 +88,9 @@ class Request:
 
     @property
     def path_params(self) -> dict[str, str]:
-        try:
-            return self._params
-        except AttributeError:
+        if self._params is None:
             self._params = {}
-            return self._params
+        return self._params
 
     @path_params.setter
     def path_params(self, params: dict[str, str]) -> None:
@@ -145,14 +148,12 @@ class Request:
     def path(self) -> str:
         """The path, percent-decoded (UTF-8 bytes seen as latin-1, as WSGI's
         PATH_INFO), without the query."""
-        try:
-            return self._path
-        except AttributeError:
+        if self._path is None:
             raw = self._origin()
             if "?" in raw:
                 raw = raw[: raw.index("?")]
             self._path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
-            return self._path
+        return self._path
 
     @property
     def query_string(self) -> str:
@@ -161,28 +162,39 @@ class Request:
     @property
     def query(self) -> dict[str, str]:
         """The query's fields (the first of a repeated name), parsed on first use."""
-        try:
-            return self._query
-        except AttributeError:
+        if self._query is None:
             q: dict[str, str] = {}
             for k, v in parse_qsl(self.query_string, keep_blank_values=True):
                 q.setdefault(k, v)
             self._query = q
-            return q
+        return self._query
 
     @property
     def headers(self) -> Headers:
-        try:
-            return self._headers
-        except AttributeError:
-            rec, raw, s = self._rec, self._raw, self._start
-            pairs = []
-            for j in range(self._i + _REC, self._i + _REC + 4 * rec[self._i + 15], 4):
-                name = raw[s + rec[j] : s + rec[j] + rec[j + 1]].decode("latin-1").lower()
-                value = raw[s + rec[j + 2] : s + rec[j + 2] + rec[j + 3]].decode("latin-1")
-                pairs.append((name, value))
-            self._headers = Headers(pairs)
-            return self._headers
+        if self._headers is None:
+            self._headers = Headers(self._pairs())
+        return self._headers
+
+    def _pairs(self) -> list[tuple[str, str]]:
+        """The header lines as (lower-case name, value), in order."""
+        if self._headers is not None:
+            return self._headers._pairs
+        rec, raw, s = self._rec, self._raw, self._start
+        pairs = []
+        for j in range(self._i + _REC, self._i + _REC + 4 * rec[self._i + 15], 4):
+            name = raw[s + rec[j] : s + rec[j] + rec[j + 1]].decode("latin-1").lower()
+            value = raw[s + rec[j + 2] : s + rec[j + 2] + rec[j + 3]].decode("latin-1")
+            pairs.append((name, value))
+        return pairs
+
+    def _path_and_query(self) -> tuple[str, str]:
+        """path and query_string from one look at the target."""
+        raw = self._origin()
+        q = raw.find("?")
+        path, query = (raw, "") if q < 0 else (raw[:q], raw[q + 1 :])
+        if self._path is None:
+            self._path = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
+        return self._path, query
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
@@ -268,17 +280,32 @@ BINARY = b"Content-Type: application/octet-stream\r\n"
 
 
 def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
-    out = []
-    for name, value in headers:
-        name, value = str(name), str(value)
-        if any(c in name or c in value for c in "\r\n\0"):
-            raise ValueError(f"response header {name!r}: CR, LF or NUL in it")
-        out.append(f"{name}: {value}\r\n")
-    return "".join(out).encode("latin-1")
+    if not isinstance(headers, list | tuple):
+        headers = list(headers)
+    out = [f"{name}: {value}\r\n" for name, value in headers]
+    text = "".join(out)
+    # each line brings one CR and one LF: any more, or a NUL, is in a name or a value
+    if text.count("\r") != len(out) or text.count("\n") != len(out) or "\0" in text:
+        for name, value in headers:
+            if any(c in str(name) or c in str(value) for c in "\r\n\0"):
+                raise ValueError(f"response header {str(name)!r}: CR, LF or NUL in it")
+    return text.encode("latin-1")
+
+
+class Rendered:
+    """An answer already in the form C takes (WSGI makes these): status,
+    header lines (header_block's), body bytes."""
+
+    __slots__ = ("status", "extra", "body")
+
+    def __init__(self, status: int, extra: bytes, body: bytes):
+        self.status, self.extra, self.body = status, extra, body
 
 
 def render(result: Any) -> tuple[int, bytes, bytes]:
     """A handler's result as (status, extra header lines, body)."""
+    if type(result) is Rendered:
+        return result.status, result.extra, result.body
     if isinstance(result, bytes):
         return 200, BINARY, result
     if isinstance(result, str):
@@ -287,7 +314,8 @@ def render(result: Any) -> tuple[int, bytes, bytes]:
         status, headers, body = result.status, result.headers, result.body
     elif isinstance(result, tuple) and len(result) == 3:
         status, headers, body = result
-        headers = list(headers.items()) if isinstance(headers, Mapping) else headers
+        if type(headers) is not list and isinstance(headers, Mapping):  # (a list skips the slow ABC check)
+            headers = list(headers.items())
     elif isinstance(result, dict | list):
         return 200, JSON, json.dumps(result).encode()
     else:

@@ -25,7 +25,7 @@ from .._binding import ffi, lib
 from ..log import log_limited
 from ..tcp import Server
 from ..wheel import IdleWheel
-from .request import _METHODS, TEXT, Deferred, FileResponse, Request, Response, header_block, render
+from .request import TEXT, Deferred, FileResponse, Request, Response, header_block, render
 from .stream import BodyStream
 from .streaming import StreamedAnswer, streamed_response
 
@@ -74,7 +74,7 @@ class HTTPConnection:
         """A turn's complete requests of this connection: their bytes are
         raw[start:], their records rec[i:]."""
         server = self._server
-        routes = server._routes  # C's route number -> {method: handler}
+        routes = server._routes
         for _ in range(count):
             m = rec[i]
             if m >= _PIECE:
@@ -108,8 +108,8 @@ class HTTPConnection:
                 return  # buffered (it comes again whole) or refused (413): the last record
             server.requests += 1
             try:
-                route = routes.get(rec[i + 3]) if rec[i + 3] else None
-                fn = route.get(_METHODS[m]) if route is not None else None
+                fns = routes[rec[i + 3]]  # this server's handlers of C's route number, by method code
+                fn = fns[m] if fns is not None else None
                 result = fn(req) if fn is not None else server.handler(req)
             except Exception as exc:
                 log_limited("http-handler", 40, "sluice: the handler raised on %r; answering 500", req, exc_info=exc)
@@ -448,16 +448,18 @@ class HTTPServer(Server):
             self._wheel_timer = None
 
 
-def _register_routes(loop, handler) -> dict[int, dict]:
+def _register_routes(loop, handler) -> list:
     """Have C match the handler's exact paths (handler.exact_routes(), if it
-    has one): C's route number -> {method: handler}. The numbers belong to
-    the loop (every HTTP server on it shares one table of paths); each
-    server maps only its own."""
+    has one): C's route number -> the handlers by method code (None for 0
+    and for another server's path). The numbers belong to the loop (every
+    HTTP server on it shares one table of paths); each server maps only
+    its own."""
+    mine: list = [None] * (lib.SL_HTTP_MAX_ROUTES + 1)
     exact = getattr(handler, "exact_routes", None)
     if exact is None:
-        return {}
+        return mine
     ids = loop._http_route_ids  # raw path -> C's number
-    mine = {}
+    had = len(ids)
     for path, table in exact().items():
         try:
             raw = path.encode("latin-1")  # Request.path's form of a path without '%'
@@ -467,13 +469,16 @@ def _register_routes(loop, handler) -> dict[int, dict]:
             continue  # C cannot match it byte for byte: left to the handler
         if raw not in ids:
             if len(ids) == lib.SL_HTTP_MAX_ROUTES:
-                continue
+                continue  # past C's table: left to the handler
             ids[raw] = len(ids) + 1
-            blob = b"\0".join(ids)
-            rc = lib.sl_http_set_routes(loop._c, blob, len(blob))
-            if rc != 0:
-                raise OSError(-rc, f"sluice: cannot set the HTTP routes: {os.strerror(-rc)}")
         mine[ids[raw]] = table
+    if len(ids) > had:
+        blob = b"\0".join(ids)
+        rc = lib.sl_http_set_routes(loop._c, blob, len(blob))
+        if rc != 0:
+            for raw in list(ids)[had:]:
+                del ids[raw]
+            raise OSError(-rc, f"sluice: cannot set the HTTP routes: {os.strerror(-rc)}")
     return mine
 
 

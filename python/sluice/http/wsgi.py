@@ -31,11 +31,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .request import FileResponse, Request, header_block
+from .request import FileResponse, Rendered, Request, header_block
 from .streaming import COLLECT_MAX, StreamedAnswer
 
 log = logging.getLogger("sluice.wsgi")
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+_DROP = _HOP | {"content-length"}  # what the server renders itself
 _HEADER_KEYS: dict[str, str] = {}  # header name -> environ key, cached
 
 
@@ -110,30 +111,33 @@ class WSGIHandler:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(threads, thread_name_prefix="sluice-wsgi")
-
-    def environ(self, req: Request) -> dict:
-        peer = req.conn.peer if req.conn is not None else None
-        env = {
-            "REQUEST_METHOD": req.method,
+        self._base_env = {  # the environ keys every request has alike
             "SCRIPT_NAME": "",
-            "PATH_INFO": req.path,
-            "QUERY_STRING": req.query_string,
             "SERVER_NAME": self.server_name,
             "SERVER_PORT": self.server_port,
-            "SERVER_PROTOCOL": req.version,
-            "REMOTE_ADDR": peer[0] if peer else "",
-            "REMOTE_PORT": str(peer[1]) if peer else "",
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
-            "wsgi.input": req._stream if req._stream is not None else io.BytesIO(req.body),
             "wsgi.errors": self.errors,
-            "wsgi.multithread": self.threads > 0,
-            "wsgi.multiprocess": self.multiprocess,
+            "wsgi.multithread": threads > 0,
+            "wsgi.multiprocess": multiprocess,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
             "wsgi.input_terminated": True,  # read() returns at the end of the body, whole or streamed
         }
-        for name, value in req.headers.raw():
+
+    def environ(self, req: Request) -> dict:
+        peer = req.conn.peer if req.conn is not None else None
+        path, query = req._path_and_query()
+        body = None if req._stream is not None else req.body
+        env = self._base_env.copy()
+        env["REQUEST_METHOD"] = req.method
+        env["PATH_INFO"] = path
+        env["QUERY_STRING"] = query
+        env["SERVER_PROTOCOL"] = req.version
+        env["REMOTE_ADDR"] = peer[0] if peer else ""
+        env["REMOTE_PORT"] = str(peer[1]) if peer else ""
+        env["wsgi.input"] = req._stream if body is None else io.BytesIO(body)
+        for name, value in req._pairs():
             if name == "content-type":
                 env["CONTENT_TYPE"] = value
             elif name == "content-length":
@@ -143,8 +147,8 @@ class WSGIHandler:
             else:
                 key = _key(name)
                 env[key] = f"{env[key]},{value}" if key in env else value
-        if req._stream is None and req.body and "CONTENT_LENGTH" not in env:  # a chunked body, de-chunked by C
-            env["CONTENT_LENGTH"] = str(len(req.body))
+        if body and "CONTENT_LENGTH" not in env:  # a chunked body, de-chunked by C
+            env["CONTENT_LENGTH"] = str(len(body))
         return env
 
     @property
@@ -188,7 +192,7 @@ class WSGIHandler:
                 except Exception:
                     log.exception("sluice: closing the WSGI iterable of %r raised", req)
 
-    def run(self, req: Request) -> tuple[int, list, bytes]:
+    def run(self, req: Request) -> Rendered | StreamedAnswer | FileResponse:
         state: dict[str, Any] = {}
         written: list[bytes] = []
 
@@ -234,8 +238,7 @@ class WSGIHandler:
                 close()
         if "status" not in state:
             raise RuntimeError("the WSGI application returned without calling start_response")
-        status = int(state["status"][:3])
-        return status, _headers(state), body
+        return Rendered(int(state["status"][:3]), header_block(_headers(state)), body)
 
     @staticmethod
     def _file(wrapper: FileWrapper, state: dict):
@@ -262,4 +265,4 @@ def _declared_length(state: dict) -> int | None:
 
 
 def _headers(state: dict) -> list:
-    return [(n, v) for n, v in state["headers"] if n.lower() not in _HOP and n.lower() != "content-length"]
+    return [(n, v) for n, v in state["headers"] if n.lower() not in _DROP]
