@@ -149,3 +149,17 @@ def test_thousands_of_routes_and_paths_c_cannot_match_all_served():
         c.send(get("/caf%C3%A9") + get("/a%25b"))
         assert c.reply().status == 404  # App paths are decoded latin-1 of UTF-8: as before
         assert c.reply().body == b"a literal percent"
+
+
+def test_a_text_answer_has_the_same_head_on_the_short_path_and_the_general_one():
+    app = make_app()
+    logged = []
+    heads = []
+    # without an access log a str answer takes sl_http_respond_text; with one, render + sl_http_respond
+    for kw in ({}, {"access_log": lambda req, status, n: logged.append(status)}):
+        with ThreadServer(app, **kw) as s:
+            r = request(s.port, get("/hello"))
+            heads.append((r.status, r.body, {k: v for k, v in r.headers.items() if k != "date"}))
+    assert logged == [200]
+    assert heads[0] == heads[1]
+    assert heads[0][2]["content-type"] == "text/plain; charset=utf-8"

@@ -148,12 +148,7 @@ class Request:
     def path(self) -> str:
         """The path, percent-decoded (UTF-8 bytes seen as latin-1, as WSGI's
         PATH_INFO), without the query."""
-        if self._path is None:
-            raw = self._origin()
-            if "?" in raw:
-                raw = raw[: raw.index("?")]
-            self._path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
-        return self._path
+        return self._path if self._path is not None else self._path_and_query()[0]
 
     @property
     def query_string(self) -> str:
