@@ -41,20 +41,27 @@ typedef struct slab {
     io_buf *headers;
 } slab;
 
-typedef struct pool_class {
-    io_buf *free_list;        /* under mu */
-    size_t free_count;        /* under mu */
-    io_buf *cache[CACHE_MAX]; /* owner thread only; all committed */
-    int cache_count;
-    /* Each written by one writer (the owner, or whoever holds mu), read by
-     * stats from any thread. in_use = in_use_owner + in_use_locked; either
-     * may go below zero alone (a block taken by one side, given back by the
-     * other). */
-    _Atomic int64_t in_use_owner, in_use_locked;
-    _Atomic uint64_t allocs_owner, allocs_locked;
-    _Atomic uint64_t failures;
-    _Atomic int64_t peak;
+/* 512 bytes: the class's address is then a shift of its index, not a
+ * multiply, on the revert's critical path (block -> class -> cache). */
+typedef union pool_class {
+    struct {
+        /* What the owner's fast path touches comes first, in one cache line. */
+        _Atomic int cache_count; /* written by the owner only */
+        int cache_max;           /* constant after buf_pool_new */
+        /* Blocks off the free list: in use, or in the owner's cache. Written
+         * under mu, read by the owner without it. in_use = taken - cache_count,
+         * so the owner's cache path counts nothing but allocs. */
+        _Atomic int64_t taken;
+        _Atomic int64_t peak; /* most in use at once; written by the owner or under mu */
+        _Atomic uint64_t allocs_owner, allocs_locked;
+        _Atomic uint64_t failures;
+        io_buf *cache[CACHE_MAX]; /* owner thread only; all committed, next NULL */
+        io_buf *free_list;        /* under mu */
+        size_t free_count;        /* under mu */
+    };
+    char size_[512];
 } pool_class;
+_Static_assert(sizeof(pool_class) == 512, "pool_class is padded to 512 bytes");
 
 struct buf_pool {
     pthread_mutex_t mu;
@@ -74,7 +81,7 @@ static _Thread_local char owner_mark __attribute__((tls_model("initial-exec")));
 
 size_t buf_pool_class_size(int i) { return i >= 0 && i < SL_NUM_CLASSES ? class_size[i] : 0; }
 
-int buf_pool_class_of(size_t n) {
+static inline int class_of(size_t n) {
     if (n <= class_size[0]) return 0;
     if (n > class_size[SL_NUM_CLASSES - 1]) return -1;
     /* 4K * 4^i: i = ceil(log2(n) - 12) / 2, rounded up; 8M above 4M */
@@ -82,6 +89,8 @@ int buf_pool_class_of(size_t n) {
     int i = (log2_ceil - 12 + 1) / 2;
     return i < SL_NUM_CLASSES ? i : SL_NUM_CLASSES - 1;
 }
+
+int buf_pool_class_of(size_t n) { return class_of(n); }
 
 #define RELAXED memory_order_relaxed
 /* Single writer: a load and a store, no read-modify-write. */
@@ -94,9 +103,14 @@ static inline int64_t add_i(_Atomic int64_t *c, int64_t d) {
     return v;
 }
 
+static inline int cache_count(pool_class *pc) { return atomic_load_explicit(&pc->cache_count, RELAXED); }
+static inline void set_cache_count(pool_class *pc, int k) {
+    atomic_store_explicit(&pc->cache_count, k, RELAXED);
+}
+
+/* A snapshot when read off the owner thread. */
 static int64_t in_use_of(pool_class *pc) {
-    return atomic_load_explicit(&pc->in_use_owner, RELAXED) +
-           atomic_load_explicit(&pc->in_use_locked, RELAXED);
+    return atomic_load_explicit(&pc->taken, RELAXED) - cache_count(pc);
 }
 
 static inline void note_peak(pool_class *pc, int64_t in_use) {
@@ -106,10 +120,16 @@ static inline void note_peak(pool_class *pc, int64_t in_use) {
 static void held_add(buf_pool *p, size_t n) { atomic_fetch_add_explicit(&p->held, n, RELAXED); }
 static void held_sub(buf_pool *p, size_t n) { atomic_fetch_sub_explicit(&p->held, n, RELAXED); }
 
-static void push_free(pool_class *pc, io_buf *b) { /* under mu */
+static void list_add(pool_class *pc, io_buf *b) { /* under mu */
     b->next = pc->free_list;
     pc->free_list = b;
     pc->free_count++;
+}
+
+/* A block that was taken (in use or cached) back on the list. Under mu. */
+static void push_free(pool_class *pc, io_buf *b) {
+    list_add(pc, b);
+    add_i(&pc->taken, -1);
 }
 
 /* New blocks for class i onto its free list, all trimmed (untouched). Under mu. */
@@ -137,7 +157,7 @@ static int grow_locked(buf_pool *p, int i, size_t count) {
                 b->data = s->mem + k * size;
                 b->cls = i;
                 b->flags = BLOCK_FREE | BLOCK_TRIMMED;
-                push_free(&p->cls[i], b);
+                list_add(&p->cls[i], b);
             }
         }
         return 0;
@@ -154,7 +174,7 @@ static int grow_locked(buf_pool *p, int i, size_t count) {
         b->data = mem;
         b->cls = i;
         b->flags = BLOCK_FREE | BLOCK_TRIMMED;
-        push_free(&p->cls[i], b);
+        list_add(&p->cls[i], b);
     }
     return 0;
 }
@@ -196,7 +216,8 @@ static size_t trim_locked(buf_pool *p, int keep, size_t want) {
 static void caches_to_lists_locked(buf_pool *p) {
     for (int i = 0; i < SL_NUM_CLASSES; i++) {
         pool_class *pc = &p->cls[i];
-        while (pc->cache_count > 0) push_free(pc, pc->cache[--pc->cache_count]);
+        for (int k = cache_count(pc); k > 0; k--) push_free(pc, pc->cache[k - 1]);
+        set_cache_count(pc, 0);
     }
 }
 
@@ -222,6 +243,7 @@ static io_buf *pop_locked(buf_pool *p, int i, int owner) {
     }
     pc->free_list = b->next;
     pc->free_count--;
+    add_i(&pc->taken, 1);
     return b;
 }
 
@@ -230,6 +252,7 @@ buf_pool *buf_pool_new(const size_t *prealloc, size_t limit) {
     if (!p) return NULL;
     pthread_mutex_init(&p->mu, NULL);
     p->owner = &owner_mark;
+    for (int i = 0; i < SL_NUM_CLASSES; i++) p->cls[i].cache_max = cache_max[i];
     atomic_store(&p->limit, limit ? limit : SL_POOL_DEFAULT_LIMIT);
     const size_t *counts = prealloc ? prealloc : default_prealloc;
     pthread_mutex_lock(&p->mu);
@@ -243,8 +266,8 @@ void buf_pool_free(buf_pool *p) {
     if (!p) return;
     for (int i = 0; i < SL_NUM_CLASSES; i++) {
         pool_class *pc = &p->cls[i];
-        for (int k = 0; k < pc->cache_count; k++) push_free(pc, pc->cache[k]);
-        pc->cache_count = 0;
+        for (int k = 0; k < cache_count(pc); k++) push_free(pc, pc->cache[k]);
+        set_cache_count(pc, 0);
         if (i >= SLAB_CLASSES) {
             for (io_buf *b = pc->free_list, *n; b; b = n) {
                 n = b->next;
@@ -263,65 +286,70 @@ void buf_pool_free(buf_pool *p) {
     free(p);
 }
 
-io_buf *buf_pool_alloc_buf(buf_pool *p, size_t n) {
-    int i = buf_pool_class_of(n);
-    if (i < 0) return NULL;
+/* The slow paths are functions of their own, so that the owner's cache
+ * path saves no registers and takes no frame: it is a leaf that either
+ * returns or jumps here. */
+static __attribute__((noinline)) io_buf *alloc_slow(buf_pool *p, int i) {
     pool_class *pc = &p->cls[i];
-    io_buf *b;
-    int64_t in_use;
-    if (IS_OWNER(p)) {
-        if (pc->cache_count > 0) {
-            b = pc->cache[--pc->cache_count];
-        } else {
-            pthread_mutex_lock(&p->mu);
-            b = pop_locked(p, i, 1);
-            pthread_mutex_unlock(&p->mu);
-            if (!b) goto refused;
-        }
-        in_use = add_i(&pc->in_use_owner, 1) + atomic_load_explicit(&pc->in_use_locked, RELAXED);
-        add_u(&pc->allocs_owner, 1);
-    } else {
-        pthread_mutex_lock(&p->mu);
-        b = pop_locked(p, i, 0);
-        if (b) {
-            in_use = atomic_load_explicit(&pc->in_use_owner, RELAXED) + add_i(&pc->in_use_locked, 1);
-            add_u(&pc->allocs_locked, 1);
-        }
-        pthread_mutex_unlock(&p->mu);
-        if (!b) goto refused;
+    int owner = IS_OWNER(p);
+    pthread_mutex_lock(&p->mu);
+    io_buf *b = pop_locked(p, i, owner);
+    if (b) {
+        add_u(owner ? &pc->allocs_owner : &pc->allocs_locked, 1);
+        note_peak(pc, in_use_of(pc));
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!b) {
+        atomic_fetch_add_explicit(&pc->failures, 1, RELAXED);
+        return NULL;
     }
     b->next = NULL;
     b->flags = 0; /* head and length were reset by revert (or never set) */
-    note_peak(pc, in_use);
     return b;
-refused:
-    atomic_fetch_add_explicit(&pc->failures, 1, RELAXED);
-    return NULL;
+}
+
+io_buf *buf_pool_alloc_buf(buf_pool *p, size_t n) {
+    int i = class_of(n);
+    if (i < 0) return NULL;
+    pool_class *pc = &p->cls[i];
+    int k;
+    if (__builtin_expect(IS_OWNER(p) && (k = cache_count(pc)) > 0, 1)) {
+        /* A cached block was reset by revert: head, length 0, next NULL. */
+        io_buf *b = pc->cache[k - 1];
+        set_cache_count(pc, k - 1);
+        add_u(&pc->allocs_owner, 1);
+        b->flags = 0;
+        note_peak(pc, atomic_load_explicit(&pc->taken, RELAXED) - (k - 1));
+        return b;
+    }
+    return alloc_slow(p, i);
+}
+
+static __attribute__((noinline)) void revert_slow(buf_pool *p, pool_class *pc, io_buf *b) {
+    pthread_mutex_lock(&p->mu);
+    push_free(pc, b);
+    if (IS_OWNER(p)) { /* the cache is full: half of it to the list as well */
+        int k = cache_count(pc);
+        for (; k > pc->cache_max / 2; k--) push_free(pc, pc->cache[k - 1]);
+        set_cache_count(pc, k);
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 void buf_pool_revert(buf_pool *p, io_buf *b) {
     if (!b) return;
-    if (b->cls < 0 || b->cls >= SL_NUM_CLASSES || (b->flags & BLOCK_FREE)) return; /* not ours, or twice */
+    if ((unsigned)b->cls >= SL_NUM_CLASSES || (b->flags & BLOCK_FREE)) return; /* not ours, or twice */
     pool_class *pc = &p->cls[b->cls];
     b->head = b->length = 0;
     b->next = NULL;
     b->flags = BLOCK_FREE;
-    if (IS_OWNER(p)) {
-        add_i(&pc->in_use_owner, -1);
-        if (pc->cache_count < cache_max[b->cls]) {
-            pc->cache[pc->cache_count++] = b;
-            return;
-        }
-        pthread_mutex_lock(&p->mu);
-        push_free(pc, b);
-        while (pc->cache_count > cache_max[b->cls] / 2) push_free(pc, pc->cache[--pc->cache_count]);
-        pthread_mutex_unlock(&p->mu);
+    int k;
+    if (__builtin_expect(IS_OWNER(p) && (k = cache_count(pc)) < pc->cache_max, 1)) {
+        pc->cache[k] = b;
+        set_cache_count(pc, k + 1);
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    add_i(&pc->in_use_locked, -1);
-    push_free(pc, b);
-    pthread_mutex_unlock(&p->mu);
+    revert_slow(p, pc, b);
 }
 
 void buf_pool_set_limit(buf_pool *p, size_t limit) {
@@ -349,7 +377,7 @@ void buf_pool_get_stats(buf_pool *p, buf_pool_stats *out) {
         int64_t in_use = in_use_of(pc);
         s->in_use = in_use > 0 ? (size_t)in_use : 0;
         /* the owner's cache count is read without its writer: a snapshot */
-        s->free = pc->free_count + (size_t)pc->cache_count;
+        s->free = pc->free_count + (size_t)cache_count(pc);
         s->peak = (size_t)atomic_load_explicit(&pc->peak, RELAXED);
         s->allocs = atomic_load_explicit(&pc->allocs_owner, RELAXED) +
                     atomic_load_explicit(&pc->allocs_locked, RELAXED);

@@ -253,6 +253,56 @@ TEST(buf_pool_stats_count_per_class) {
     buf_pool_free(p);
 }
 
+/* in_use and peak are exact across the owner's cache, its spills to the
+ * list (revert past cache_max) and refills (alloc with the cache empty),
+ * and allocations by another thread: in_use = blocks off the list minus
+ * the cache, so none of these moves may change it by more than the block. */
+static void *alloc_two_4k(void *arg) {
+    io_buf **out = arg;
+    buf_pool *p = (buf_pool *)out[0];
+    out[0] = buf_pool_alloc_buf(p, 4 * K);
+    out[1] = buf_pool_alloc_buf(p, 4 * K);
+    return NULL;
+}
+
+TEST(buf_pool_in_use_and_peak_exact_across_cache_spills) {
+    buf_pool *p = empty_pool(0);
+    enum { N = 100 };
+    io_buf *b[N];
+    for (int i = 0; i < N; i++) REQUIRE((b[i] = buf_pool_alloc_buf(p, 4 * K)) != NULL);
+    buf_pool_stats s = stats_of(p);
+    CHECK_EQ_U(s.cls[0].in_use, N);
+    CHECK_EQ_U(s.cls[0].peak, N);
+    for (int i = 0; i < 70; i++) buf_pool_revert(p, b[i]); /* fills the cache, spills half, twice */
+    s = stats_of(p);
+    CHECK_EQ_U(s.cls[0].in_use, N - 70);
+    CHECK_EQ_U(s.cls[0].free, 1 * M / (4 * K) - (N - 70));
+    for (int i = 0; i < 60; i++)
+        REQUIRE((b[i] = buf_pool_alloc_buf(p, 4 * K)) != NULL); /* cache, then list */
+    s = stats_of(p);
+    CHECK_EQ_U(s.cls[0].in_use, N - 10);
+    CHECK_EQ_U(s.cls[0].peak, N);
+    CHECK_EQ_U(s.cls[0].allocs, N + 60);
+    io_buf *theirs[2] = {(io_buf *)p, NULL};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, alloc_two_4k, theirs) == 0);
+    pthread_join(t, NULL);
+    REQUIRE(theirs[0] != NULL && theirs[1] != NULL);
+    for (int i = 60; i < 70; i++) REQUIRE((b[i] = buf_pool_alloc_buf(p, 4 * K)) != NULL);
+    s = stats_of(p);
+    CHECK_EQ_U(s.cls[0].in_use, N + 2);
+    CHECK_EQ_U(s.cls[0].peak, N + 2);
+    CHECK_EQ_U(s.cls[0].allocs, N + 72);
+    buf_pool_revert(p, theirs[0]); /* the owner gives back a block it did not take */
+    buf_pool_revert(p, theirs[1]);
+    for (int i = 0; i < N; i++) buf_pool_revert(p, b[i]);
+    s = stats_of(p);
+    CHECK_EQ_U(s.cls[0].in_use, 0);
+    CHECK_EQ_U(s.cls[0].peak, N + 2);
+    CHECK_EQ_U(s.cls[0].free, 1 * M / (4 * K));
+    buf_pool_free(p);
+}
+
 /* The defaults preallocate per class (slab classes rounded up to whole
  * 1 MiB slabs) without touching a page: nothing counts as held. */
 TEST(buf_pool_default_prealloc_is_listed_not_held) {
