@@ -2,7 +2,8 @@
 
 The declarations cffi sees are the marked section of csrc/sluice.h, so the
 header and the binding cannot drift; the few ``extern "Python"`` callbacks
-the binding hands to the core are declared here, beside nothing else.
+the binding hands to the core are declared here, beside the two calls that
+release the GIL (see BINDING) and nothing else.
 Used by setup.py (``cffi_modules``) only. Note: in this directory
 ``python -m build`` would import this file instead of the ``build`` package;
 use ``python -P -m build`` (``-P``: do not put the current directory first).
@@ -24,6 +25,38 @@ HEADERS = ["sluice.h"] + sorted(p.name for p in (HERE / CSRC).glob("*.h") if p.n
 CALLBACKS = """
 extern "Python" void _sl_on_events(void *ud, sl_event *events, size_t n, const char *data, size_t data_len);
 extern "Python" void _sl_on_log(void *ud, int level, const char *msg);
+"""
+
+# cffi releases the GIL around every call it wraps. Dropping and taking it
+# again costs about 420 instructions a call (callgrind, CPython 3.11: mutex,
+# condition variable, thread state), more than most of the core's calls
+# cost themselves (a write into an output buffer is about 360), and the
+# calls that write, answer or close never block. So the wrappers keep the
+# GIL, and only the two calls that wait in epoll_wait release it, through
+# the functions below: threads of the user's run while the loop waits, as
+# before. (The extern "Python" callbacks take the GIL themselves,
+# PyGILState_Ensure, whether it is held or not.)
+BINDING_CDEF = """
+int sl_py_loop_run_once(sl_loop *loop, int timeout_ms);
+int sl_py_bench_run(const sl_bench_config *cfg, sl_bench_result *out, struct sl_hist *latency);
+"""
+BINDING_SOURCE = """
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS {
+#define Py_END_ALLOW_THREADS }
+static int sl_py_loop_run_once(sl_loop *loop, int timeout_ms) {
+    PyThreadState *ts = PyEval_SaveThread();
+    int r = sl_loop_run_once(loop, timeout_ms);
+    PyEval_RestoreThread(ts);
+    return r;
+}
+static int sl_py_bench_run(const sl_bench_config *cfg, sl_bench_result *out, struct sl_hist *latency) {
+    PyThreadState *ts = PyEval_SaveThread();
+    int r = sl_bench_run(cfg, out, latency);
+    PyEval_RestoreThread(ts);
+    return r;
+}
 """
 
 
@@ -51,10 +84,10 @@ def compile_args() -> list[str]:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(core_cdef() + CALLBACKS)
+ffibuilder.cdef(core_cdef() + CALLBACKS + BINDING_CDEF)
 ffibuilder.set_source(
     "sluice._core",
-    "".join(f'#include "{name}"\n' for name in HEADERS),
+    "".join(f'#include "{name}"\n' for name in HEADERS) + BINDING_SOURCE,
     sources=[f"{CSRC}/{name}" for name in SOURCES],
     include_dirs=[CSRC],
     extra_compile_args=compile_args(),

@@ -415,7 +415,9 @@ def test_webbench_report_has_webbenchs_format_and_honest_counts(server):
     speed, bps, ok, failed = (int(m.group(i)) for i in (8, 9, 10, 11))
     assert ok > 10 and failed == 0
     assert ok == delta["requests"]  # exactly what the server answered
-    assert ok <= delta["accepted"] <= ok + 3  # a connection per request, as webbench
+    # webbench's probe connection first, then a connection per request, as
+    # webbench; each of the 3 clients may end with one left unanswered
+    assert ok + 1 <= delta["accepted"] <= ok + 1 + 3
     assert speed == pytest.approx(ok * 60, rel=0.1) and bps > 0
     assert "other than 2xx is a failure" in r.stdout
 

@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import socket
+import struct
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -38,7 +39,12 @@ EV_CONNECTED = lib.SL_EV_CONNECTED
 EV_FD = lib.SL_EV_FD
 EV_REQUESTS = lib.SL_EV_REQUESTS
 
-_EV_WORDS = ffi.sizeof("sl_event") // 4  # the event as uint32 words: kind, id, arg, err, len (sluice.h)
+# The fields of an event Python reads, unpacked in one pass per turn:
+# kind, id, arg, err and len's low word (a block is at most 8 MiB); the
+# pointers after them are read through the cdata when needed.
+assert [ffi.offsetof("sl_event", f) for f in ("kind", "id", "arg", "err", "len")] == [0, 4, 8, 12, 16]
+_EVENTS = struct.Struct(f"<IIIiI{ffi.sizeof('sl_event') - 20}x")
+_EV_SIZE = _EVENTS.size
 _COPY_MAX = 64 * 1024  # SL_EV_DATA up to this size arrive in the turn's one buffer
 _SHARE_MAX = 16 * 1024  # a turn's copied data up to this size is one bytes its requests share
 
@@ -47,10 +53,6 @@ _EPOLLOUT = 0x004
 
 
 _unpack = ffi.unpack
-
-
-def _signed32(v: int) -> int:
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 class Loop:
@@ -157,7 +159,7 @@ class Loop:
             timeout = -1 if deadline is None else max(0, deadline - lib.sl_monotonic_ms())
             if cap_ms is not None and (timeout < 0 or timeout > cap_ms):
                 timeout = cap_ms
-        n = lib.sl_loop_run_once(self._c, timeout)
+        n = lib.sl_py_loop_run_once(self._c, timeout)
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -190,25 +192,22 @@ class Loop:
         its own connection; a BaseException is kept and raised after the turn,
         once the whole batch is accounted for.
 
-        The events are read as integers in one go (no cdata per field), and
+        The events' fields are unpacked by one struct pass (no cdata per
+        field, no integer made for the pointers), and
         the bytes of the small SL_EV_DATA come from the turn's one buffer:
         slicing it makes each `bytes` with a single copy."""
-        words = memoryview(ffi.buffer(events, n * _EV_WORDS * 4)).cast("I").tolist()
         turn_data = ffi.buffer(data, data_len) if data_len else None
         pos = 0
         conns = self._conns
         records = None  # the turn's HTTP request records, read once if needed
         shared = None  # the turn's copied data as one bytes, made once if needed
-        for k in range(0, n * _EV_WORDS, _EV_WORDS):
-            kind = words[k]
-            cid = words[k + 1]
+        for i, (kind, cid, arg, err, size) in enumerate(_EVENTS.iter_unpack(ffi.buffer(events, n * _EV_SIZE))):
             try:
                 if kind == EV_REQUESTS:
-                    arg = words[k + 2]
                     count = arg >> 1
                     if arg & 1:  # copied into the turn's buffer
                         at = pos
-                        pos += words[k + 4]
+                        pos += size
                         if not count:
                             continue  # only a partial request (or dropped bytes)
                         if data_len <= _SHARE_MAX:  # one bytes for the turn's requests, no slice each
@@ -218,19 +217,18 @@ class Loop:
                         else:
                             chunk, at = turn_data[at:pos], 0
                     elif count:
-                        chunk, at = _unpack(events[k // _EV_WORDS].data, words[k + 4]), 0
+                        chunk, at = _unpack(events[i].data, size), 0
                     else:
                         continue
                     if records is None:
                         records = self._http_records()
-                    conns[cid]._requests(chunk, at, records, words[k + 3], count)
+                    conns[cid]._requests(chunk, at, records, err, count)
                 elif kind == EV_DATA:
-                    size = words[k + 4]
-                    if words[k + 2]:  # copied into the turn's buffer
+                    if arg:  # copied into the turn's buffer
                         chunk = turn_data[pos : pos + size]
                         pos += size
                     else:
-                        chunk = _unpack(events[k // _EV_WORDS].data, size)
+                        chunk = _unpack(events[i].data, size)
                     transport = conns[cid]
                     receive = transport._receive
                     if receive is not None:
@@ -238,19 +236,19 @@ class Loop:
                     else:
                         transport._data(chunk)
                 elif kind == EV_ACCEPT:
-                    self._listeners[words[k + 2]]._accept(events[k // _EV_WORDS].conn, cid)
+                    self._listeners[arg]._accept(events[i].conn, cid)
                 elif kind == EV_CLOSED:
                     transport = conns.pop(cid, None)
                     if transport is not None:
-                        transport._lost(words[k + 2], _signed32(words[k + 3]))
+                        transport._lost(arg, err)
                 elif kind == EV_EOF:
                     conns[cid]._eof()
                 elif kind == EV_RESUME:
                     conns[cid]._resume()
                 elif kind == EV_CONNECTED:
-                    conns[cid]._connected(_signed32(words[k + 3]))
+                    conns[cid]._connected(err)
                 elif kind == EV_FD:
-                    self._fd_ready(cid, words[k + 2])
+                    self._fd_ready(cid, arg)
             except Exception as exc:
                 self._protocol_failed(kind, cid, exc)
             except BaseException as exc:  # KeyboardInterrupt, SystemExit

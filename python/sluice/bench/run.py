@@ -270,7 +270,7 @@ def _child(plan: Plan, conns: int, rate: float, sources: list[str], shared, inde
     cfg.shared = words + 3 * index
     result = ffi.new("sl_bench_result *")
     hist = ffi.new("sl_hist *")
-    lib.sl_bench_run(cfg, result, hist)
+    lib.sl_py_bench_run(cfg, result, hist)
     return bytes(ffi.buffer(result)) + bytes(ffi.buffer(hist))
 
 
