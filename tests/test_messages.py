@@ -128,6 +128,45 @@ def test_frames_of_one_read_reach_their_handlers_in_order_in_one_batch(loop):
     peer.close()
 
 
+def test_answers_to_one_read_leave_in_order_with_pongs_big_payloads_and_a_close_after_them(loop):
+    # The answers to one read's frames wait and leave together; a PONG, a
+    # payload too big to be joined (written at once, after what waited) and
+    # a close by a handler all keep the order, and nothing after the close
+    # is handled.
+    big = bytes(range(256)) * 80  # 20 KiB: past the size joined to its header
+    handled = []
+    router = Router()
+
+    @router.on(0x10)
+    def echo(conn, payload):
+        handled.append(0x10)
+        conn.send(0x10, payload)
+
+    @router.on(0x11)
+    def two(conn, payload):
+        handled.append(0x11)
+        conn.send(0x11, b"x", flags=7)
+        conn.send(0x11, big)
+
+    @router.on(0x12)
+    def bye(conn, payload):
+        handled.append(0x12)
+        conn.send(0x12, b"bye")
+        conn.close()
+
+    @router.on(0x13)
+    def never(conn, payload):
+        handled.append(0x13)
+
+    served = Served(loop, router)
+    peer = Peer(served.port)
+    peer.send(frame(0x10, b"a") + frame(PING, b"p") + frame(0x11) + frame(0x12) + frame(0x13))
+    run_until(loop, lambda: peer.poll().eof)
+    assert peer.frames() == [(0x10, 0, b"a"), (PONG, 0, b"p"), (0x11, 7, b"x"), (0x11, 0, big), (0x12, 0, b"bye")]
+    assert handled == [0x10, 0x11, 0x12]
+    peer.close()
+
+
 def test_a_router_routes_by_type_and_counts_what_no_handler_takes(loop):
     router = Router()
     seen = []
