@@ -127,14 +127,16 @@ class _Scanner:
     """sl_frame_scan's output array, shared by the connections of one server
     or client (one loop, so one thread), grown to fit the biggest reads."""
 
-    __slots__ = ("max_payload", "_cap", "_out", "_words", "_n", "_consumed")
+    __slots__ = ("max_payload", "_cap", "_out", "_words", "_meta", "_n", "_consumed")
 
     def __init__(self, max_payload: int):
         if not 1 <= max_payload <= 0xFFFFFFFF:
             raise ValueError("max_payload: expected 1 .. 2**32 - 1 bytes")
         self.max_payload = max_payload
-        self._n = ffi.new("size_t *")
-        self._consumed = ffi.new("size_t *")
+        # the frames found and the bytes they take, read back as one list
+        meta = ffi.new("size_t[2]")
+        self._meta = memoryview(ffi.buffer(meta)).cast("N")
+        self._n, self._consumed = meta, meta + 1
         self._grow(_FIRST_CAP)
 
     def _grow(self, cap: int) -> None:
@@ -147,14 +149,20 @@ class _Scanner:
         more): three words per frame (payload offset from start, length,
         flags and type); more: the array was full, scan again after consumed."""
         length = len(buf) - start
+        cap = self._cap
         fits = length // HEADER + 1  # more frames than this cannot be there
-        if fits > self._cap and self._cap < _MAX_CAP:
-            self._grow(min(_MAX_CAP, 1 << (fits - 1).bit_length()))
-        cap = min(fits, self._cap)
+        if fits > cap:
+            if cap < _MAX_CAP:
+                self._grow(min(_MAX_CAP, 1 << (fits - 1).bit_length()))
+                cap = self._cap
+            if fits < cap:
+                cap = fits
+        else:
+            cap = fits
         ptr = buf if type(buf) is bytes and not start else _from_buffer(buf) + start
         rc = _scan(ptr, length, self.max_payload, self._out, cap, self._n, self._consumed)
-        n = self._n[0]
-        return rc, self._words[: 3 * n].tolist(), self._consumed[0], n == cap
+        n, consumed = self._meta.tolist()
+        return rc, self._words[: 3 * n].tolist(), consumed, n == cap
 
 
 class _Context:
@@ -295,7 +303,7 @@ class MessageConnection(Protocol):
         router = ctx.router
         handlers = router._handlers
         transport = self._transport
-        view = memoryview(data).toreadonly()
+        view = memoryview(data) if type(data) is bytes else memoryview(data).toreadonly()
         ctx.frames += len(words) // 3
         self._out = []
         try:
