@@ -254,6 +254,7 @@ typedef struct output_buf {
     io_buf *head, *tail;
     buf_pool *pool;
     size_t pending; /* bytes waiting, file ranges included */
+    int corked;     /* TCP_CORK set while a large file range is sent */
 } output_buf;
 
 void output_buf_init(output_buf *ob, buf_pool *pool);

@@ -114,6 +114,39 @@ def test_the_open_file_cache_sees_a_changed_file(site):
     assert fetch(s.port, get("/a.txt")).body == b"changed!"
 
 
+def test_a_same_size_change_of_a_small_file_kept_in_memory_is_seen(site):
+    # a small file's bytes are kept with its entry: a rewrite of the same
+    # size with a new mtime must drop them, as it drops the open file
+    s, root = site
+    assert fetch(s.port, get("/a.txt")).body == b"0123456789"
+    (root / "a.txt").write_text("9876543210")
+    st = os.stat(root / "a.txt")
+    os.utime(root / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    time.sleep(1.2)
+    assert fetch(s.port, get("/a.txt")).body == b"9876543210"
+
+
+def test_files_kept_in_memory_and_sent_by_sendfile_answer_alike(tmp_path):
+    from sluice.static import _INLINE_MAX
+
+    root = tmp_path / "root"
+    root.mkdir()
+    small, big = os.urandom(_INLINE_MAX), os.urandom(_INLINE_MAX + 1)
+    (root / "small.bin").write_bytes(small)
+    (root / "big.bin").write_bytes(big)
+    with ThreadServer(StaticFiles(str(root))) as s:
+        a, b = fetch(s.port, get("/small.bin")), fetch(s.port, get("/big.bin"))
+        assert (a.status, a.body, b.status, b.body) == (200, small, 200, big)
+        assert a.headers.keys() == b.headers.keys()
+        assert a.headers["content-length"] == str(len(small))
+        for name in ("content-type", "accept-ranges"):
+            assert a.headers[name] == b.headers[name]
+        h = fetch(s.port, b"HEAD /small.bin HTTP/1.1\r\nHost: t\r\n\r\n", head_only=True)
+        assert (h.status, h.headers["content-length"], h.body) == (200, str(len(small)), b"")
+        r = fetch(s.port, get("/small.bin", extra="Range: bytes=10-19\r\n"))
+        assert (r.status, r.body) == (206, small[10:20])
+
+
 def test_a_large_file_whole_and_by_ranges_has_the_same_checksum(tmp_path):
     big = tmp_path / "big.bin"
     chunk = os.urandom(1 << 20)

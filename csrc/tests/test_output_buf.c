@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -280,6 +282,56 @@ TEST(output_buf_send_file_range_between_bytes) {
     CHECK(memcmp(got.p + 5 + LEN, ":TAIL", 5) == 0);
     CHECK(!tu_fd_is_open(file));
     CHECK_EQ_U(tu_pool_in_use(p), 0);
+    tu_bytes_free(&got);
+    close(client);
+    close(server);
+    buf_pool_free(p);
+}
+
+static int tcp_cork_of(int fd) {
+    int on = -1;
+    socklen_t len = sizeof on;
+    return getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &len) == 0 ? on : -1;
+}
+
+/* A large file range is sent corked (full segments only) and the cork comes
+ * off once the range has gone, so the tail after it is not held back; a
+ * small range is never corked. */
+TEST(output_buf_large_file_range_is_sent_corked_then_uncorked) {
+    enum { FILE_N = 1024 * 1024 };
+    buf_pool *p = tu_empty_pool(0);
+    int file = tu_pattern_file(FILE_N, 5);
+    REQUIRE(file >= 0);
+    int client, server;
+    REQUIRE(tu_tcp_pair(&client, &server) == 0);
+    output_buf ob;
+    output_buf_init(&ob, p);
+    REQUIRE(output_buf_send_data(&ob, "HEAD:", 5) == 0);
+    REQUIRE(output_buf_send_file(&ob, file, 0, FILE_N) == 0);
+    REQUIRE(output_buf_send_data(&ob, ":TAIL", 5) == 0);
+    int sndbuf = 64 * 1024; /* the socket takes part of the range only */
+    REQUIRE(setsockopt(server, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) == 0);
+    REQUIRE(output_buf_write2fd(&ob, server) >= 0);
+    REQUIRE(ob.head && ob.head->cls < 0); /* in the middle of the range: corked */
+    CHECK_EQ_I(ob.corked, 1);
+    CHECK_EQ_I(tcp_cork_of(server), 1);
+    tu_bytes got = {0};
+    pump(&ob, server, client, &got, 5 + FILE_N + 5, 10000);
+    REQUIRE(got.n == 5 + FILE_N + 5);
+    CHECK_EQ_U(tu_mismatch(got.p + 5, FILE_N, 0, 5), FILE_N);
+    CHECK(memcmp(got.p + 5 + FILE_N, ":TAIL", 5) == 0);
+    CHECK_EQ_I(ob.corked, 0);
+    CHECK_EQ_I(tcp_cork_of(server), 0);
+    /* a small range: no cork at all */
+    int small = tu_pattern_file(4096, 6);
+    REQUIRE(small >= 0);
+    REQUIRE(output_buf_send_file(&ob, small, 0, 4096) == 0);
+    tu_bytes_free(&got);
+    got = (tu_bytes){0};
+    pump(&ob, server, client, &got, 4096, 5000);
+    CHECK_EQ_U(got.n, 4096);
+    CHECK_EQ_I(ob.corked, 0);
+    CHECK_EQ_I(tcp_cork_of(server), 0);
     tu_bytes_free(&got);
     close(client);
     close(server);

@@ -5,9 +5,11 @@ standard ``mimetypes``; ``ETag`` with ``If-None-Match`` and
 ``Last-Modified`` with ``If-Modified-Since`` (304); one ``Range`` (206, or
 416); the body goes out with sendfile from C. An open-file cache keeps hot
 files open (looked at again at most once a second, so a changed file is
-seen). Safety: the path is percent-decoded, then normalised; NUL bytes, a
-``..`` that would leave the root and symlinks that resolve outside it are
-refused (404, never the file).
+seen); a small file's bytes are kept with it, and a whole small file goes
+out in one send with its head (no sendfile, no dup of the fd). Safety: the
+path is percent-decoded, then normalised; NUL bytes, a ``..`` that would
+leave the root and symlinks that resolve outside it are refused (404, never
+the file).
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import time
 from dataclasses import dataclass
 
 from .http import FileResponse, Request
-from .http.request import header_block
+from .http.request import Rendered, header_block
 
 _CACHE_MAX = 256  # open files kept
 _RECHECK_S = 1.0
+# A file up to this size is kept in memory too (at most 256 x 16 KiB = 4 MiB):
+# sending it with its head costs one send, where sendfile costs a dup of the
+# fd, a send for the head, the sendfile and a close.
+_INLINE_MAX = 16 * 1024
 
 
 @dataclass
@@ -36,6 +42,7 @@ class _Entry:
     ctype: str
     checked: float
     block: bytes = b""  # the header lines of a 200, rendered once
+    whole: Rendered | None = None  # a small file's 200, bytes and all
 
     def headers(self) -> list[tuple[str, str]]:
         return [
@@ -132,6 +139,13 @@ class StaticFiles:
             now,
         )
         e.block = header_block(e.headers())
+        if st.st_size <= _INLINE_MAX:
+            try:
+                body = os.pread(fd, st.st_size, 0)
+            except OSError:
+                body = b""
+            if len(body) == st.st_size:  # else it changed under us: sendfile it
+                e.whole = Rendered(200, e.block, body)
         self._cache[path] = e
         return e
 
@@ -155,6 +169,8 @@ class StaticFiles:
             return _not_found()
         head = req.head_bytes().lower()
         if b"\nif-" not in head and b"\nrange:" not in head:  # the common case: the whole file
+            if e.whole is not None:
+                return e.whole
             return FileResponse(e.fd, 0, e.size, 200, raw_headers=e.block)
         headers = e.headers()
         inm = req.header("if-none-match")
