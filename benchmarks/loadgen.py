@@ -19,8 +19,16 @@ file (``hello.txt``, "Hello, World!") from a temp dir:
 Load generators, pinned to CPU 0, keep-alive, 100 connections, one
 process/thread each:
 
-  wrk           ``wrk -t1 -c100 -dDs --latency URL`` (Debian's wrk)
-  sluice-bench  ``python -m sluice.cli bench URL -c 100 -d Ds -p 1 --json``
+  wrk           ``wrk -t1 -c100 -dDs --latency -H "User-Agent: loadgen" URL``
+                (Debian's wrk)
+  sluice-bench  ``python -m sluice.cli bench URL -c 100 -d Ds -p 1 --json
+                -H "User-Agent: loadgen"``
+
+The two send the same request, byte for byte (``GET /hello.txt HTTP/1.1``,
+``Host: 127.0.0.1:PORT``, ``User-Agent: loadgen``): sluice bench sends a
+User-Agent of its own unless given one and wrk sends none, and a server's
+cost per request depends on the headers (nginx looks at a User-Agent for
+browser quirks).
   locust        ``locust -f peers/loadgen_locustfile.py --headless --users 100
                 --spawn-rate 100 -t Ds --host URL`` (FastHttpUser, one
                 process; from PyPI into benchmarks/build/locust-venv, made if
@@ -100,6 +108,7 @@ PATH = "/hello.txt"
 HELLO = b"Hello, World!"
 SERVERS = ["nginx", "sluice-serve"]
 PAIR = ["wrk", "sluice-bench"]  # alternated, RUNS each
+AGENT = ["-H", "User-Agent: loadgen"]  # the same request from both
 GOAL_RATE = 1.0  # sluice bench's requests/s >= 1.0x wrk's
 GOAL_CPU = 1.0  # at <= 1.0x wrk's CPU per request
 OTHER_LIMIT = 0.10  # of one CPU taken by other processes: the run was disturbed
@@ -323,10 +332,10 @@ class Server:
 
 def gen_cmd(gen: str, server: Server, duration: int, tools: dict) -> tuple[list[str], dict]:
     if gen == "wrk":
-        return [tools["wrk"], "-t1", f"-c{CONNS}", f"-d{duration}s", "--latency", server.url], {}
+        return [tools["wrk"], "-t1", f"-c{CONNS}", f"-d{duration}s", "--latency", *AGENT, server.url], {}
     if gen == "sluice-bench":
         cmd = [sys.executable, "-m", "sluice.cli", "bench", server.url, "-c", str(CONNS), "-d", f"{duration}s"]
-        return cmd + ["-p", "1", "--json"], {}
+        return cmd + ["-p", "1", "--json", *AGENT], {}
     cmd = [tools["locust"], "-f", str(LOCUSTFILE), "--headless", "--users", str(CONNS)]
     cmd += ["--spawn-rate", str(CONNS), "-t", f"{duration}s", "--host", server.base]
     cmd += ["--json", "--only-summary", "--loglevel", "WARNING"]
@@ -562,7 +571,7 @@ def measured_run(gen: str, server: Server, duration: int, tools: dict, quick: bo
 
 
 def warm_up(server: Server, seconds: float, tools: dict) -> None:
-    cmd = taskset(CLIENT_CPU) + [tools["wrk"], "-t1", f"-c{CONNS}", f"-d{max(1, round(seconds))}s", server.url]
+    cmd = taskset(CLIENT_CPU) + [tools["wrk"], "-t1", f"-c{CONNS}", f"-d{max(1, round(seconds))}s", *AGENT, server.url]
     subprocess.run(cmd, capture_output=True)
 
 

@@ -160,6 +160,7 @@ typedef struct bconn {
     uint32_t state;
     uint32_t in_flight, sent;      /* requests queued or written and not answered; on this connection */
     uint32_t oldest;               /* ring index of the oldest in-flight start time */
+    uint32_t queued;               /* on the batch's send queue */
     uint64_t wr_off, wr_pending;   /* offset in the request of the next byte to write; bytes queued */
     uint64_t next_seq;             /* rate: the next of this connection's slots */
     uint64_t connect_start, since; /* since: the timeout's clock (the connect, or the last progress) */
@@ -171,6 +172,8 @@ typedef struct bench {
     sl_bench_result *out;
     sl_hist *hist;
     bconn *conns;
+    uint32_t *sendq; /* connections that read an answer in this batch: they send after it */
+    uint32_t nsendq;
     uint64_t *starts; /* each connection's ring of `pipeline` start times */
     char *wbuf;       /* `pipeline` copies of the request */
     size_t wbuf_len;
@@ -295,7 +298,10 @@ static void on_readable(bench *b, bconn *c, uint32_t events) {
             if (r == SL_RESP_ERROR) conn_close(b, c, SL_BENCH_ERR_READ, 0); /* or bytes nobody asked for */
             if (r == SL_RESP_ERROR || (r == SL_RESP_DONE && !response_done(b, c))) return;
         }
-        try_send(b, c);
+        if (!c->queued) { /* the next requests leave after the whole batch is read, as wrk's */
+            c->queued = 1;
+            b->sendq[b->nsendq++] = (uint32_t)(c - b->conns);
+        }
         /* A short read drained the socket: a later arrival raises a new edge.
          * A FIN raises none, so after RDHUP read on until the EOF. */
         if (c->state != C_OPEN ||
@@ -324,6 +330,19 @@ static void on_event(bench *b, uint64_t tag, uint32_t events) {
     }
     if (c->state == C_OPEN && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         on_readable(b, c, events);
+}
+
+/* The requests of the connections that read answers in this batch, all
+ * at once: the server then finds them together in its next epoll_wait,
+ * not one per wake (measured: sending each at once cost the server 7-13%
+ * more CPU per request, nginx and Sluice alike). */
+static void send_queued(bench *b) {
+    for (uint32_t k = 0; k < b->nsendq; k++) {
+        bconn *c = &b->conns[b->sendq[k]];
+        c->queued = 0;
+        if (c->state == C_OPEN) try_send(b, c);
+    }
+    b->nsendq = 0;
 }
 
 /* The timerfd: wake the owners of the slots now due (each sends all it
@@ -389,13 +408,15 @@ int sl_bench_run(const sl_bench_config *cfg, sl_bench_result *out, struct sl_his
     /* One block: the loop, the connections, their start-time rings, the request copies. */
     size_t n = cfg->connections, depth = cfg->pipeline <= 65536 ? cfg->pipeline : 0; /* more: EINVAL */
     size_t ring = n * depth * sizeof(uint64_t), wbuf_len = (size_t)cfg->request_len * depth;
-    bench *b = calloc(1, sizeof *b + n * sizeof(bconn) + ring + wbuf_len);
+    size_t queue = (n * sizeof(uint32_t) + 7) / 8 * 8; /* keeps the rings 8-byte aligned */
+    bench *b = calloc(1, sizeof *b + n * sizeof(bconn) + queue + ring + wbuf_len);
     struct epoll_event evs[256];
     *out = (sl_bench_result){.setup_errno = b ? 0 : ENOMEM};
     if (!b) return -1;
     *b = (bench){.cfg = cfg, .out = out, .hist = latency, .ep = -1, .tfd = -1, .wbuf_len = wbuf_len};
     b->conns = (bconn *)(b + 1);
-    b->starts = (uint64_t *)(b->conns + n);
+    b->sendq = (uint32_t *)(b->conns + n);
+    b->starts = (uint64_t *)((char *)b->sendq + queue);
     b->wbuf = (char *)(b->starts + ring / sizeof(uint64_t));
     b->timeout = cfg->timeout_us ? cfg->timeout_us : 2000000;
     out->setup_errno = setup(b);
@@ -415,6 +436,7 @@ int sl_bench_run(const sl_bench_config *cfg, sl_bench_result *out, struct sl_his
                 on_slot(b);
         }
         b->now = now_us();
+        send_queued(b);
         if (!b->draining && (b->now >= deadline || (cfg->shared && cfg->shared[2]))) {
             b->draining = 1;
             b->drain_start = next_tick = b->now; /* close the idle ones at once */
