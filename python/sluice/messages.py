@@ -149,16 +149,10 @@ class _Scanner:
         more): three words per frame (payload offset from start, length,
         flags and type); more: the array was full, scan again after consumed."""
         length = len(buf) - start
-        cap = self._cap
         fits = length // HEADER + 1  # more frames than this cannot be there
-        if fits > cap:
-            if cap < _MAX_CAP:
-                self._grow(min(_MAX_CAP, 1 << (fits - 1).bit_length()))
-                cap = self._cap
-            if fits < cap:
-                cap = fits
-        else:
-            cap = fits
+        if fits > self._cap and self._cap < _MAX_CAP:
+            self._grow(min(_MAX_CAP, 1 << (fits - 1).bit_length()))
+        cap = fits if fits < self._cap else self._cap
         ptr = buf if type(buf) is bytes and not start else _from_buffer(buf) + start
         rc = _scan(ptr, length, self.max_payload, self._out, cap, self._n, self._consumed)
         n, consumed = self._meta.tolist()
