@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "frame.h"
 
 #define TAG_OF(c) (((uint64_t)TAG_CONN << 32) | (c)->id)
 
@@ -85,7 +86,13 @@ sl_conn *conn_new(sl_loop *l, int fd, const sl_conn_config *cfg, int connecting)
         free(c);
         return NULL;
     }
-    input_buf_init(&c->in, l->pool, cfg->max_input);
+    size_t max_input = cfg->max_input ? cfg->max_input : SL_DEFAULT_MAX_INPUT;
+    if (cfg->protocol == SL_PROTO_FRAMES) { /* the input holds the largest frame whole */
+        c->frame_max = cfg->max_frame ? SL_MIN(cfg->max_frame, SL_FRAME_MAX_PAYLOAD_LIMIT)
+                                      : SL_FRAME_DEFAULT_MAX_PAYLOAD;
+        max_input = SL_MAX(max_input, (size_t)c->frame_max + SL_FRAME_HEADER);
+    }
+    input_buf_init(&c->in, l->pool, max_input);
     output_buf_init(&c->out, l->pool);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP: harmless */

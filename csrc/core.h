@@ -53,6 +53,8 @@ struct sl_conn {
     output_buf out;
     sl_conn *next_dirty, *next_again;
     struct sl_http_conn *http; /* SL_PROTO_HTTP1 only */
+    uint32_t frame_max;        /* SL_PROTO_FRAMES: the largest payload; 0 for other protocols */
+    int32_t frame_error;       /* SL_PROTO_FRAMES: the decoder's error once it refused a frame */
 };
 
 typedef struct sl_listener {
@@ -89,6 +91,8 @@ struct sl_loop {
     sl_conn *dirty, *again;
     sl_loop_stats stats;
     struct sl_http_loop *http; /* sl_http_configure's settings and the turn's request records */
+    struct sl_frame *frec;     /* the turn's frame records (frame_conn.c) */
+    size_t frec_len, frec_cap;
 };
 
 int loop_push_event(sl_loop *l, sl_conn *c, uint32_t kind, uint32_t id, uint32_t arg, int32_t err);
@@ -112,6 +116,9 @@ void http_frame_turn(sl_loop *l);           /* the turn's SL_EV_DATA of HTTP con
 int http_close_reason(sl_conn *c, int why); /* the reason a lingering close is counted under */
 size_t http_kept(sl_conn *c);               /* bytes of its SL_EV_REQUESTS not to pop */
 void http_loop_free(sl_loop *l);
+/* Frame connections (frame_conn.c). */
+void frame_turn(sl_loop *l); /* the turn's SL_EV_DATA of frame conns into SL_EV_FRAMES */
+
 /* Exact routes (http1_routes.c). */
 struct http_routes;
 int http_routes_make(struct http_routes **out, const char *paths, size_t len);

@@ -100,6 +100,7 @@ void sl_loop_free(sl_loop *l) {
     free(l->listeners);
     free(l->ev);
     free(l->copy);
+    free(l->frec);
     http_loop_free(l);
     free(l);
 }
@@ -263,7 +264,7 @@ static size_t copy_turn_data(sl_loop *l) {
     size_t total = 0;
     for (size_t i = 0; i < l->nev; i++) {
         sl_event *e = &l->ev[i];
-        if (e->kind != SL_EV_DATA && e->kind != SL_EV_REQUESTS) continue;
+        if (e->kind != SL_EV_DATA && e->kind != SL_EV_REQUESTS && e->kind != SL_EV_FRAMES) continue;
         e->arg &= ~1u;
         if (!e->len || e->len > l->copy_max_each) continue;
         if (total + e->len > l->copy_cap) {
@@ -319,11 +320,12 @@ int sl_loop_run_once(sl_loop *l, int timeout_ms) {
     }
     size_t handed = l->nev;
     http_frame_turn(l);
+    frame_turn(l);
     size_t copied = copy_turn_data(l);
     if (handed && l->cb.on_events) l->cb.on_events(l->ud, l->ev, handed, l->copy, copied);
     for (size_t i = 0; i < handed; i++) {
         sl_event *e = &l->ev[i];
-        if (e->kind == SL_EV_DATA || e->kind == SL_EV_REQUESTS) {
+        if (e->kind == SL_EV_DATA || e->kind == SL_EV_REQUESTS || e->kind == SL_EV_FRAMES) {
             e->conn->data_ev = 0;
             if (e->conn->state == CONN_OPEN) input_buf_pop(&e->conn->in, e->len - http_kept(e->conn));
         } else if (e->kind == SL_EV_CLOSED)

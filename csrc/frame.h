@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sluice.h"
 
 /* CDEF-BEGIN */
 
@@ -75,6 +76,23 @@ size_t sl_frame_need(const char *buf, size_t len);
 /* A short text for a scan result ("bad magic", ...; "ok" for 0), for close
  * reasons and logs. Never NULL. */
 const char *sl_frame_error_name(int code);
+
+/* ---- frame connections (frame_conn.c) --------------------------------- */
+
+/* A connection made with sl_conn_config.protocol = SL_PROTO_FRAMES hands its
+ * complete frames over as one SL_EV_FRAMES a turn: data/len are the frames'
+ * bytes (as SL_EV_DATA's, copied to the turn's data when arg & 1), arg >> 2
+ * is the number of records, arg & 2 says a partial frame waits in the input,
+ * err is the index of the first record in sl_frame_turn_records(). A
+ * record's off counts from the event's first byte. A frame the decoder
+ * refuses ends the connection's records with one of type 0 whose len is the
+ * error (-SL_FRAME_*): the frames before it are delivered, everything after
+ * it is read and dropped, and the owner closes the connection. A partial
+ * frame stays in the input (max_input is raised to hold the largest one). */
+#define SL_FRAME_MAX_BATCH 1024            /* records one connection hands over per turn; more wait */
+#define SL_FRAME_MAX_PAYLOAD_LIMIT 8388596 /* 8 MiB (the largest block) less the header */
+/* The turn's frame records (valid during on_events). */
+const sl_frame *sl_frame_turn_records(sl_loop *loop, size_t *n);
 
 /* CDEF-END */
 

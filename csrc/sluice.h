@@ -80,10 +80,12 @@ typedef struct sl_conn sl_conn;
 #define SL_EV_CONNECTED 6 /* conn: an outgoing connect finished; err: errno */
 #define SL_EV_FD 7        /* id: a watched fd; arg: EPOLLIN/EPOLLOUT bits */
 #define SL_EV_REQUESTS 8  /* conn (HTTP): complete requests, as SL_EV_DATA; see http1.h */
+#define SL_EV_FRAMES 9    /* conn (frames): complete frames, as SL_EV_DATA; see frame.h */
 
 /* sl_conn_config.protocol: what frames a connection's input in C. */
-#define SL_PROTO_RAW 0   /* bytes as they come (SL_EV_DATA) */
-#define SL_PROTO_HTTP1 1 /* HTTP/1.1 requests (SL_EV_REQUESTS; sl_http_configure) */
+#define SL_PROTO_RAW 0    /* bytes as they come (SL_EV_DATA) */
+#define SL_PROTO_HTTP1 1  /* HTTP/1.1 requests (SL_EV_REQUESTS; sl_http_configure) */
+#define SL_PROTO_FRAMES 2 /* the message protocol's frames (SL_EV_FRAMES; frame.h) */
 
 /* Close reasons (SL_EV_CLOSED's arg). */
 #define SL_CLOSE_PEER 1         /* the peer closed (EOF, then we closed) */
@@ -125,7 +127,10 @@ typedef struct sl_conn_config {
     size_t max_input;   /* bytes buffered unread before close; 0: 1 MiB */
     size_t high_water;  /* output bytes past which sl_conn_write's answer says pause; 0: 64 KiB */
     size_t low_water;   /* output bytes that raise SL_EV_RESUME; 0: 16 KiB */
-    int protocol;       /* SL_PROTO_RAW (0) or SL_PROTO_HTTP1 */
+    int protocol;       /* SL_PROTO_RAW (0), SL_PROTO_HTTP1 or SL_PROTO_FRAMES */
+    /* SL_PROTO_FRAMES: the largest payload accepted (0: 1 MiB; at most
+     * SL_FRAME_MAX_PAYLOAD_LIMIT); max_input is raised to hold such a frame. */
+    uint32_t max_frame;
 } sl_conn_config;
 
 typedef struct sl_loop_stats {

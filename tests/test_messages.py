@@ -28,7 +28,7 @@ from click.testing import CliRunner
 
 import sluice
 import sluice.log
-from sluice.messages import PING, PONG, Backoff, MessageClient, MessageServer, Router
+from sluice.messages import MAX_PAYLOAD_LIMIT, PING, PONG, Backoff, MessageClient, MessageServer, Router
 from sluice.messages_cli import echo_router, register
 
 from conftest import raise_nofile, run_until
@@ -272,6 +272,33 @@ def test_a_frame_of_exactly_max_payload_passes_and_one_byte_more_is_refused(loop
     assert big.buf == b""
     ok.close()
     big.close()
+
+
+def test_a_frame_over_the_default_input_limit_arrives_whole_when_max_payload_allows_it(loop):
+    served = Served(loop, max_payload=3 << 20)  # C holds the whole frame: its input is raised past 1 MiB
+    peer = Peer(served.port)
+    payload = random.Random(5).randbytes(3 << 20)
+    data = memoryview(frame(0x10, payload) + frame(0x11, b"after"))
+    deadline = time.monotonic() + 30
+    while data and time.monotonic() < deadline:
+        try:
+            data = data[peer.sock.send(data[: 256 << 10]) :]
+        except BlockingIOError:
+            pass
+        loop.run_once(0.005)
+        peer.poll()
+    run_until(loop, lambda: len(peer.frames()) == 2, timeout=30)
+    assert peer.frames() == [(0x10, 0, payload), (0x11, 0, b"after")]
+    assert served.reasons == []
+    peer.close()
+
+
+@pytest.mark.parametrize("too_big", [0, MAX_PAYLOAD_LIMIT + 1])
+def test_max_payload_outside_what_a_frame_connection_holds_is_refused_naming_it(loop, too_big):
+    with pytest.raises(ValueError, match="max_payload"):
+        MessageServer(loop, Router(), "127.0.0.1", 0, max_payload=too_big)
+    with pytest.raises(ValueError, match="max_payload"):
+        MessageClient(loop, "127.0.0.1", 1, max_payload=too_big)
 
 
 BAD_STREAMS = {
@@ -626,6 +653,7 @@ def commands() -> click.Group:
         (["msg-echo", "--bind", "nonsense"], "HOST:PORT"),
         (["msg-echo", "--idle-timeout", "-1"], "idle-timeout"),
         (["msg-echo", "--max-payload", "0"], "max-payload"),
+        (["msg-echo", "--max-payload", str(8 << 20)], "max-payload"),
         (["msg-client", "nonsense"], "ADDRESS"),
         (["msg-client", "127.0.0.1:1", "--type", "2"], "type"),
     ],

@@ -38,6 +38,7 @@ EV_RESUME = lib.SL_EV_RESUME
 EV_CONNECTED = lib.SL_EV_CONNECTED
 EV_FD = lib.SL_EV_FD
 EV_REQUESTS = lib.SL_EV_REQUESTS
+EV_FRAMES = lib.SL_EV_FRAMES
 
 # The fields of an event Python reads, unpacked in one pass per turn:
 # kind, id, arg, err and len's low word (a block is at most 8 MiB); the
@@ -45,6 +46,7 @@ EV_REQUESTS = lib.SL_EV_REQUESTS
 assert [ffi.offsetof("sl_event", f) for f in ("kind", "id", "arg", "err", "len")] == [0, 4, 8, 12, 16]
 _EVENTS = struct.Struct(f"<IIIiI{ffi.sizeof('sl_event') - 20}x")
 _EV_SIZE = _EVENTS.size
+_FRAME_SIZE = ffi.sizeof("sl_frame")
 _COPY_MAX = 64 * 1024  # SL_EV_DATA up to this size arrive in the turn's one buffer
 _SHARE_MAX = 16 * 1024  # a turn's copied data up to this size is one bytes its requests share
 
@@ -72,6 +74,7 @@ class Loop:
         self._thread = threading.get_ident()
         self._conns: dict[int, Any] = {}  # C slot id -> Transport
         self._listeners: dict[int, Any] = {}  # listener id -> Server
+        self._count = ffi.new("size_t *")  # an out-parameter for the calls that count
         self._http_route_ids: dict[bytes, int] = {}  # exact HTTP paths C matches (http/server.py)
         self._readers: dict[int, tuple] = {}
         self._writers: dict[int, tuple] = {}
@@ -200,6 +203,7 @@ class Loop:
         pos = 0
         conns = self._conns
         records = None  # the turn's HTTP request records, read once if needed
+        frames = None  # the turn's frame records, likewise
         shared = None  # the turn's copied data as one bytes, made once if needed
         for i, (kind, cid, arg, err, size) in enumerate(_EVENTS.iter_unpack(ffi.buffer(events, n * _EV_SIZE))):
             try:
@@ -235,6 +239,22 @@ class Loop:
                         receive(chunk)
                     else:
                         transport._data(chunk)
+                elif kind == EV_FRAMES:
+                    if arg & 1:  # copied into the turn's buffer
+                        at = pos
+                        pos += size
+                        if data_len <= _SHARE_MAX:
+                            if shared is None:
+                                shared = turn_data[:]
+                            chunk = shared
+                        else:
+                            chunk, at = turn_data[at:pos], 0
+                    else:
+                        chunk, at = _unpack(events[i].data, size) if size else b"", 0
+                    if frames is None:
+                        frames = self._frame_records()
+                    first = err * _FRAME_SIZE
+                    conns[cid]._protocol._frames(chunk, at, frames[first : first + (arg >> 2) * _FRAME_SIZE], arg & 2)
                 elif kind == EV_ACCEPT:
                     self._listeners[arg]._accept(events[i].conn, cid)
                 elif kind == EV_CLOSED:
@@ -254,6 +274,11 @@ class Loop:
             except BaseException as exc:  # KeyboardInterrupt, SystemExit
                 if self._error is None:
                     self._error = exc
+
+    def _frame_records(self) -> bytes:
+        n = self._count
+        p = lib.sl_frame_turn_records(self._c, n)
+        return ffi.buffer(p, n[0] * _FRAME_SIZE)[:] if n[0] else b""
 
     def _http_records(self) -> list[int]:
         n = ffi.new("size_t *")

@@ -2,10 +2,12 @@
 ``MessageConnection``, ``MessageClient``.
 
 The frame format and the heartbeat rules are docs/protocol.md's. C finds the
-frames (``sl_frame_scan``: one call over what a read brought, plus the partial
-frame kept from the read before); Python routes them by type, answers PINGs
-itself and decides the timeouts. A handler runs once per complete frame, and
-all the frames of one read are handled in one batch, in order::
+frames (each connection's input is scanned after the turn's reads, a partial
+frame kept in C for the next turn) and hands a turn's complete frames over
+as records with their bytes; Python routes them by type, answers PINGs itself
+and decides the timeouts. A handler runs once per complete frame, and all the
+frames a connection got in one loop turn are handled in one batch, in
+order::
 
     router = Router()
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 import logging
 import random as _random
 import struct
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,22 +61,23 @@ HEARTBEAT_MAX_PAYLOAD = 64
 
 # The header in Python: one struct call per frame sent, no crossing into C.
 # magic, version, type, flags, reserved (0), payload length; big-endian.
-# Packed as two integers (the first eight bytes as one): two conversions
-# instead of six.
-_HEADER = struct.Struct(">QI")
+# Without flags (the common case) its first eight bytes come from a table by
+# type and only the length is converted.
 _MAGIC = b"SL"
 _VERSION = lib.SL_FRAME_VERSION
-_HEADER_BASE = int.from_bytes(_MAGIC, "big") << 48 | _VERSION << 40
+_HEADER = struct.Struct(">8sI").pack
+_HEADER_FLAGS = struct.Struct(">2sBBHHI").pack
+_PREFIX = [_MAGIC + bytes((_VERSION, kind, 0, 0, 0, 0)) for kind in range(MAX_TYPE + 1)]
 _JOIN_MAX = 16 * 1024  # a payload up to this size is joined to its header: one write
 
-# An sl_frame read as three 32-bit words: off, len, then flags (uint16) and
-# type (uint8) share the third, where depends on the byte order.
-_FLAGS_SHIFT, _TYPE_SHIFT = (0, 16) if sys.byteorder == "little" else (16, 8)
-_FIRST_CAP = 64
-_MAX_CAP = 4096  # frames per scan; a read holding more takes one call per 4096
-
-_scan = lib.sl_frame_scan
-_from_buffer = ffi.from_buffer
+# A frame record (sl_frame) as C lays it out: payload offset, payload length,
+# flags, type, a pad byte. Type 0 ends a connection's records when the
+# decoder refused a frame; its length is then the error (-SL_FRAME_*).
+_RECORDS = struct.Struct("=IIHBx").iter_unpack
+_RECORD_SIZE = ffi.sizeof("sl_frame")
+assert struct.calcsize("=IIHBx") == _RECORD_SIZE
+# The largest max_payload: a frame is held whole in one input block (8 MiB).
+MAX_PAYLOAD_LIMIT = lib.SL_FRAME_MAX_PAYLOAD_LIMIT
 
 # MessageConnection._draining
 _SERVING, _STOP_REQUESTED, _ANSWERED = 0, 1, 2
@@ -123,55 +125,21 @@ class Router:
         return handler
 
 
-class _Scanner:
-    """sl_frame_scan's output array, shared by the connections of one server
-    or client (one loop, so one thread), grown to fit the biggest reads."""
-
-    __slots__ = ("max_payload", "_cap", "_out", "_words", "_meta", "_n", "_consumed")
-
-    def __init__(self, max_payload: int):
-        if not 1 <= max_payload <= 0xFFFFFFFF:
-            raise ValueError("max_payload: expected 1 .. 2**32 - 1 bytes")
-        self.max_payload = max_payload
-        # the frames found and the bytes they take, read back as one list
-        meta = ffi.new("size_t[2]")
-        self._meta = memoryview(ffi.buffer(meta)).cast("N")
-        self._n, self._consumed = meta, meta + 1
-        self._grow(_FIRST_CAP)
-
-    def _grow(self, cap: int) -> None:
-        self._cap = cap
-        self._out = ffi.new("sl_frame[]", cap)
-        self._words = memoryview(ffi.buffer(self._out)).cast("I")
-
-    def scan(self, buf: bytes | bytearray, start: int) -> tuple[int, list[int], int, bool]:
-        """The complete frames of buf[start:] as (result, words, consumed,
-        more): three words per frame (payload offset from start, length,
-        flags and type); more: the array was full, scan again after consumed."""
-        length = len(buf) - start
-        fits = length // HEADER + 1  # more frames than this cannot be there
-        if fits > self._cap and self._cap < _MAX_CAP:
-            self._grow(min(_MAX_CAP, 1 << (fits - 1).bit_length()))
-        cap = fits if fits < self._cap else self._cap
-        ptr = buf if type(buf) is bytes and not start else _from_buffer(buf) + start
-        rc = _scan(ptr, length, self.max_payload, self._out, cap, self._n, self._consumed)
-        n, consumed = self._meta.tolist()
-        return rc, self._words[: 3 * n].tolist(), consumed, n == cap
-
-
 class _Context:
     """What the connections of one server or client share: the loop, the
-    router, the scanner, the callbacks and the counters."""
+    router, the largest payload, the callbacks and the counters."""
 
     __slots__ = (
-        "loop", "router", "scanner", "on_connect", "on_disconnect",
+        "loop", "router", "max_payload", "on_connect", "on_disconnect",
         "frames", "pings", "pongs", "unhandled", "protocol_errors",
     )  # fmt: skip
 
     def __init__(self, loop, router: Router, max_payload: int, on_connect, on_disconnect):
+        if not 1 <= max_payload <= MAX_PAYLOAD_LIMIT:
+            raise ValueError(f"max_payload: expected 1 .. {MAX_PAYLOAD_LIMIT} bytes, got {max_payload!r}")
         self.loop = loop
         self.router = router
-        self.scanner = _Scanner(max_payload)
+        self.max_payload = max_payload
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.frames = 0  # every complete frame received, heartbeats included
@@ -199,12 +167,12 @@ class MessageConnection(Protocol):
     address; ``flags`` holds the flags of the frame being handled. Sends
     after a close are dropped."""
 
-    __slots__ = ("_ctx", "_transport", "_tail", "_draining", "_out", "flags")
+    __slots__ = ("_ctx", "_transport", "_partial", "_draining", "_out", "flags")
 
     def __init__(self, ctx: _Context):
         self._ctx = ctx
         self._transport: Transport | None = None
-        self._tail: bytearray | None = None  # a frame still arriving
+        self._partial = 0  # a frame is still arriving (C holds its bytes)
         self._draining = _SERVING
         # While a scan's frames are handled, the frames sent wait here and
         # leave in one transport write after the last handler (or before a
@@ -250,33 +218,20 @@ class MessageConnection(Protocol):
             self._ctx.on_connect(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._tail = None
+        self._partial = 0
         if self._ctx.on_disconnect is not None:
             self._ctx.on_disconnect(self, self._transport.close_reason)
 
-    def data_received(self, data: bytes) -> None:
-        tail = self._tail
-        if tail is not None:
-            tail += data
-            data = tail
-            self._tail = None
-        scanner = self._ctx.scanner
-        start = 0
-        more = True
-        while more:
-            rc, words, consumed, more = scanner.scan(data, start)
-            if words and not self._deliver(data, start, words):
-                return  # closing: nothing after that frame is handled
-            start += consumed
-            if rc < 0:
-                self._protocol_error(ffi.string(lib.sl_frame_error_name(rc)).decode())
-                return
-        if start < len(data):
-            # Keep the partial frame; a new copy when payloads of this buffer
-            # were handed out (a handler may still hold a view of it).
-            self._tail = data if data is tail and not start else bytearray(memoryview(data)[start:])
-        elif self._draining == _ANSWERED:
-            self._transport.close()
+    def _frames(self, data: bytes, at: int, records: bytes, partial: int) -> None:
+        """One turn's complete frames, from the loop: their bytes are
+        data[at:], their records (offset from at, length, flags, type)
+        packed in records. partial: a frame is still arriving."""
+        self._partial = partial
+        transport = self._transport
+        if transport._closing:
+            return  # asyncio drops what arrives after close(); so does a protocol error
+        if records and self._deliver(data, at, records) and self._draining == _ANSWERED and not partial:
+            transport.close()
 
     def stop_requested(self) -> None:
         """The server is stopping gracefully (TERM, a reload): the frames
@@ -290,27 +245,23 @@ class MessageConnection(Protocol):
 
     # ---- inside ---------------------------------------------------------------
 
-    def _deliver(self, data: bytes | bytearray, start: int, words: list[int]) -> bool:
-        """Hand one scan's frames to their handlers, in order. False once the
-        connection is closing (a handler closed it, or a bad heartbeat)."""
+    def _deliver(self, data: bytes, at: int, records: bytes) -> bool:
+        """Hand one turn's frames to their handlers, in order. False once the
+        connection is closing (a handler closed it, a bad heartbeat, or a
+        frame the decoder refused)."""
         ctx = self._ctx
         router = ctx.router
         handlers = router._handlers
         transport = self._transport
-        view = memoryview(data) if type(data) is bytes else memoryview(data).toreadonly()
-        ctx.frames += len(words) // 3
+        view = memoryview(data)
+        ctx.frames += len(records) // _RECORD_SIZE
         self._out = []
         try:
-            for i in range(0, len(words), 3):
-                off = start + words[i]
-                w = words[i + 2]
-                kind = (w >> _TYPE_SHIFT) & 0xFF
-                flags = (w >> _FLAGS_SHIFT) & 0xFFFF
-                payload = view[off : off + words[i + 1]]
-                if kind < APP_MIN:  # the decoder lets no reserved type through: PING or PONG
-                    self._heartbeat(kind, flags, payload)
-                else:
+            for off, n, flags, kind in _RECORDS(records):
+                off += at
+                if kind >= APP_MIN:
                     self.flags = flags
+                    payload = view[off : off + n]
                     handler = handlers[kind]
                     if handler is not None:
                         handler(self, payload)
@@ -318,7 +269,15 @@ class MessageConnection(Protocol):
                         router._fallback(self, kind, payload)
                     else:
                         ctx.unhandled += 1
-                payload.release()
+                    payload.release()
+                elif kind:  # the decoder lets no reserved type through: PING or PONG
+                    payload = view[off : off + n]
+                    self._heartbeat(kind, flags, payload)
+                    payload.release()
+                else:  # the decoder refused this frame; n is the error
+                    ctx.frames -= 1
+                    self._protocol_error(ffi.string(lib.sl_frame_error_name(-n)).decode())
+                    return False
                 if transport._closing:
                     return False
         finally:
@@ -342,8 +301,9 @@ class MessageConnection(Protocol):
             self._ctx.pongs += 1  # asked for or not: a sign of life, nothing more
 
     def _write(self, kind: int, flags: int, payload) -> None:
-        n = len(payload) if type(payload) is bytes else memoryview(payload).nbytes
-        header = _HEADER.pack(_HEADER_BASE | kind << 32 | flags << 16, n)
+        tp = type(payload)
+        n = len(payload) if tp is bytes else payload.nbytes if tp is memoryview else memoryview(payload).nbytes
+        header = _HEADER_FLAGS(_MAGIC, _VERSION, kind, flags, 0, n) if flags else _HEADER(_PREFIX[kind], n)
         out = self._out
         if n <= _JOIN_MAX:
             if out is not None:
@@ -360,7 +320,7 @@ class MessageConnection(Protocol):
             self._ctx.loop.call_soon(self._close_if_whole)
 
     def _close_if_whole(self) -> None:
-        if self._tail is None:
+        if not self._partial:
             self._transport.close()
 
     def _protocol_error(self, detail: str) -> None:
@@ -393,6 +353,8 @@ class MessageServer(Server):
     reuse_port, edge_triggered, high_water, low_water). The server does not
     ping: its clients do, and the idle wheel finds the dead ones."""
 
+    conn_protocol = lib.SL_PROTO_FRAMES
+
     def __init__(
         self,
         loop,
@@ -408,6 +370,7 @@ class MessageServer(Server):
         **server_options: Any,
     ):
         self._ctx = _Context(loop, router, max_payload, on_connect, on_disconnect)
+        self.conn_max_frame = max_payload  # read by Server.__init__ for the connections' config
         super().__init__(
             loop,
             self._new_connection,
@@ -471,9 +434,9 @@ class _ClientConnection(MessageConnection):
         self.heard = False
         self.spoke = False
 
-    def data_received(self, data: bytes) -> None:
-        self.heard = True
-        super().data_received(data)
+    def _frames(self, data: bytes, at: int, records: bytes, partial: int) -> None:
+        self.heard = True  # any bytes count as life, a part of a frame too
+        super()._frames(data, at, records, partial)
 
     def _write(self, kind: int, flags: int, payload) -> None:
         self.spoke = True
@@ -585,7 +548,12 @@ class MessageClient:
         self.retry_delay = None
         try:
             self._pending = self.loop.create_connection(
-                self._new_connection, self.host, self.port, on_error=self._connect_failed
+                self._new_connection,
+                self.host,
+                self.port,
+                on_error=self._connect_failed,
+                _protocol=lib.SL_PROTO_FRAMES,
+                _max_frame=self._ctx.max_payload,
             )
         except OSError as exc:
             self._connect_failed(exc)

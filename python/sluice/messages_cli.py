@@ -18,7 +18,16 @@ import time
 
 import click
 
-from .messages import APP_MIN, DEFAULT_MAX_PAYLOAD, MAX_TYPE, MessageClient, MessageConnection, MessageServer, Router
+from .messages import (
+    APP_MIN,
+    DEFAULT_MAX_PAYLOAD,
+    MAX_PAYLOAD_LIMIT,
+    MAX_TYPE,
+    MessageClient,
+    MessageConnection,
+    MessageServer,
+    Router,
+)
 
 DEFAULT_BIND = "127.0.0.1:7001"
 
@@ -29,7 +38,7 @@ def register(group: click.Group) -> None:
 
     max_payload = click.option(
         "--max-payload",
-        type=click.IntRange(1, 2**32 - 1),
+        type=click.IntRange(1, MAX_PAYLOAD_LIMIT),
         default=DEFAULT_MAX_PAYLOAD,
         show_default=True,
         help="Largest payload accepted, in bytes; a bigger frame closes its connection.",

@@ -277,9 +277,12 @@ class Transport:
         return f"<sluice.Transport #{self._id} {state}>"
 
 
-def _conn_config(edge_triggered: bool, max_input: int, high_water: int, low_water: int, protocol: int = 0):
+def _conn_config(
+    edge_triggered: bool, max_input: int, high_water: int, low_water: int, protocol: int = 0, max_frame: int = 0
+):
     cfg = ffi.new("sl_conn_config *")
     cfg.protocol = protocol
+    cfg.max_frame = max_frame
     cfg.edge_triggered = 1 if edge_triggered else 0
     cfg.max_input = max_input
     cfg.high_water = high_water
@@ -324,6 +327,7 @@ class Server:
     """
 
     conn_protocol = lib.SL_PROTO_RAW  # what C frames the input as (HTTPServer: SL_PROTO_HTTP1)
+    conn_max_frame = 0  # SL_PROTO_FRAMES: the largest payload (MessageServer sets it)
 
     def __init__(
         self,
@@ -355,7 +359,9 @@ class Server:
                 s.setblocking(False)
         else:
             self.sockets = listen_sockets(host, port, backlog, reuse_port)
-        self._cfg = _conn_config(edge_triggered, max_input, high_water, low_water, self.conn_protocol)
+        self._cfg = _conn_config(
+            edge_triggered, max_input, high_water, low_water, self.conn_protocol, self.conn_max_frame
+        )
         self._ids: list[int] = []
         self.transports: dict[Transport, None] = {}
         self.accepted = 0
@@ -460,6 +466,8 @@ def connect(
     high_water: int = 64 * 1024,
     low_water: int = 16 * 1024,
     source: tuple[str, int] | None = None,
+    _protocol: int = lib.SL_PROTO_RAW,
+    _max_frame: int = 0,
 ) -> Transport:
     """Start connecting; connection_made() runs once connected, on_error(exc)
     if the connect fails (without connection_made/connection_lost)."""
@@ -475,7 +483,7 @@ def connect(
     except BaseException:
         s.close()
         raise
-    cfg = _conn_config(edge_triggered, max_input, high_water, low_water)
+    cfg = _conn_config(edge_triggered, max_input, high_water, low_water, _protocol, _max_frame)
     c = lib.sl_conn_adopt(loop._c, s.detach(), 1, cfg)
     if c == ffi.NULL:
         raise OSError(errno.ENOMEM, "sluice: cannot watch the new connection")
