@@ -193,7 +193,18 @@ class MessageConnection(Protocol):
             _check_app_type(type)
         if not 0 <= flags <= 0xFFFF:
             raise ValueError(f"flags: expected 0..0xFFFF, got {flags!r}")
-        self._write(type, flags, payload)
+        out = self._out
+        cls = payload.__class__  # `type` is the frame's type here
+        if out is None or self._draining or (cls is not bytes and cls is not memoryview):
+            self._write(type, flags, payload)
+            return
+        # the common case, _write's in line: a handler answering in a batch
+        n = len(payload) if cls is bytes else payload.nbytes
+        if n > _JOIN_MAX:
+            self._write(type, flags, payload)
+            return
+        header = _HEADER_FLAGS(_MAGIC, _VERSION, type, flags, 0, n) if flags else _HEADER(_PREFIX[type], n)
+        out.append(header + payload)  # a copy: the payload may be a view that ends with the call
 
     def close(self) -> None:
         if self._out:
@@ -223,36 +234,18 @@ class MessageConnection(Protocol):
             self._ctx.on_disconnect(self, self._transport.close_reason)
 
     def _frames(self, data: bytes, at: int, records: bytes, partial: int) -> None:
-        """One turn's complete frames, from the loop: their bytes are
-        data[at:], their records (offset from at, length, flags, type)
-        packed in records. partial: a frame is still arriving."""
+        """One turn's complete frames, from the loop, handed to their handlers
+        in order: their bytes are data[at:], their records (offset from at,
+        length, flags, type) packed in records. partial: a frame is still
+        arriving. Nothing after a frame that closed the connection (a handler
+        closed it, a bad heartbeat, a frame the decoder refused) is handled."""
         self._partial = partial
         transport = self._transport
-        if transport._closing:
+        if transport._closing or not records:
             return  # asyncio drops what arrives after close(); so does a protocol error
-        if records and self._deliver(data, at, records) and self._draining == _ANSWERED and not partial:
-            transport.close()
-
-    def stop_requested(self) -> None:
-        """The server is stopping gracefully (TERM, a reload): the frames
-        received are all handled, and the connection closes after its next
-        answer (any frame it sends, a PONG included) once no frame is half
-        received. So a client gets the answer to what it sent, then EOF, and
-        reconnects to a worker that still accepts. A silent connection stays
-        until the idle wheel or the graceful timeout ends it."""
-        if self._draining == _SERVING:
-            self._draining = _STOP_REQUESTED
-
-    # ---- inside ---------------------------------------------------------------
-
-    def _deliver(self, data: bytes, at: int, records: bytes) -> bool:
-        """Hand one turn's frames to their handlers, in order. False once the
-        connection is closing (a handler closed it, a bad heartbeat, or a
-        frame the decoder refused)."""
         ctx = self._ctx
         router = ctx.router
         handlers = router._handlers
-        transport = self._transport
         view = memoryview(data)
         ctx.frames += len(records) // _RECORD_SIZE
         self._out = []
@@ -277,19 +270,33 @@ class MessageConnection(Protocol):
                 else:  # the decoder refused this frame; n is the error
                     ctx.frames -= 1
                     self._protocol_error(ffi.string(lib.sl_frame_error_name(-n)).decode())
-                    return False
+                    return
                 if transport._closing:
-                    return False
+                    return
         finally:
-            if self._out:
-                self._flush_out()
+            out = self._out  # a big payload or a close may have flushed (and replaced) it
             self._out = None
-        return True
+            if out:  # the answers to this batch, in one write
+                transport._write_bytes(out[0] if len(out) == 1 else b"".join(out))
+        if self._draining == _ANSWERED and not partial:
+            transport.close()
+
+    def stop_requested(self) -> None:
+        """The server is stopping gracefully (TERM, a reload): the frames
+        received are all handled, and the connection closes after its next
+        answer (any frame it sends, a PONG included) once no frame is half
+        received. So a client gets the answer to what it sent, then EOF, and
+        reconnects to a worker that still accepts. A silent connection stays
+        until the idle wheel or the graceful timeout ends it."""
+        if self._draining == _SERVING:
+            self._draining = _STOP_REQUESTED
+
+    # ---- inside ---------------------------------------------------------------
 
     def _flush_out(self) -> None:
         out = self._out
         self._out = []
-        self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+        self._transport._write_bytes(out[0] if len(out) == 1 else b"".join(out))
 
     def _heartbeat(self, kind: int, flags: int, payload: memoryview) -> None:
         if len(payload) > HEARTBEAT_MAX_PAYLOAD:
@@ -437,6 +444,10 @@ class _ClientConnection(MessageConnection):
     def _frames(self, data: bytes, at: int, records: bytes, partial: int) -> None:
         self.heard = True  # any bytes count as life, a part of a frame too
         super()._frames(data, at, records, partial)
+
+    def send(self, type: int, payload: bytes | bytearray | memoryview = b"", flags: int = 0) -> None:
+        self.spoke = True
+        super().send(type, payload, flags)
 
     def _write(self, kind: int, flags: int, payload) -> None:
         self.spoke = True

@@ -185,15 +185,29 @@ class Transport:
         if self._closed:
             return
         pending = _write(self._c, data, len(data))
-        if pending > self._high and not self._write_paused:
-            self._write_paused = True
-            self._protocol.pause_writing()
-        elif pending < 0:
-            if pending == -errno.ENOBUFS:
-                log_limited("pool", 40, "sluice: buffer pool exhausted; closing a connection")
-                self._close(lib.SL_CLOSE_POOL, graceful=False)
-            elif pending == -errno.EPIPE and not self._closing:
-                raise RuntimeError("write() after write_eof()")
+        if pending > self._high or pending < 0:
+            self._wrote(pending)
+
+    def _write_bytes(self, data: bytes) -> None:
+        """write() for bytes from Sluice's own layers (messages): the same
+        answers, without the checks of the argument."""
+        if not self._closed:
+            pending = _write(self._c, data, len(data))
+            if pending > self._high or pending < 0:
+                self._wrote(pending)
+
+    def _wrote(self, pending: int) -> None:
+        """After a write: pause the protocol past the high-water mark, close
+        on a refused block, refuse a write after write_eof()."""
+        if pending > self._high:
+            if not self._write_paused:
+                self._write_paused = True
+                self._protocol.pause_writing()
+        elif pending == -errno.ENOBUFS:
+            log_limited("pool", 40, "sluice: buffer pool exhausted; closing a connection")
+            self._close(lib.SL_CLOSE_POOL, graceful=False)
+        elif pending == -errno.EPIPE and not self._closing:
+            raise RuntimeError("write() after write_eof()")
 
     def writelines(self, lines) -> None:
         for data in lines:
