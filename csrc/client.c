@@ -241,15 +241,27 @@ static void flush(bench *b, bconn *c) {
     }
 }
 
+/* When this connection's next slot starts (constant rate): its k-th is k * n + idx. */
+static uint64_t slot_start(const bench *b, const bconn *c) {
+    uint64_t idx = (uint64_t)(c - b->conns);
+    return b->start + (uint64_t)((double)(c->next_seq * b->cfg->connections + idx) * b->slot_us);
+}
+
+/* Whether the window, the schedule and the mode let c send a request now. */
+static int request_due(const bench *b, const bconn *c) {
+    const sl_bench_config *cfg = b->cfg;
+    if (b->draining || c->in_flight >= cfg->pipeline || ((cfg->flags & SL_BENCH_CLOSE) && c->sent)) return 0;
+    return !cfg->rate_milli || slot_start(b, c) <= b->now;
+}
+
 /* Queue what the window, the schedule and the mode allow, and write it. */
 static void try_send(bench *b, bconn *c) {
     const sl_bench_config *cfg = b->cfg;
     uint64_t idx = (uint64_t)(c - b->conns), close_each = cfg->flags & SL_BENCH_CLOSE;
-    while (c->state == C_OPEN && !b->draining && c->in_flight < cfg->pipeline && !(close_each && c->sent)) {
+    while (c->state == C_OPEN && request_due(b, c)) {
         uint64_t start = close_each ? c->connect_start : b->now;
-        if (cfg->rate_milli) { /* this connection's k-th slot: k * n + idx */
-            start = b->start + (uint64_t)((double)(c->next_seq * cfg->connections + idx) * b->slot_us);
-            if (start > b->now) break;
+        if (cfg->rate_milli) {
+            start = slot_start(b, c);
             c->next_seq++;
         }
         if (c->in_flight == 0) c->since = b->now;
@@ -287,8 +299,12 @@ static void on_readable(bench *b, bconn *c, uint32_t events) {
             int r = sl_resp_eof(&c->resp);
             if (r == SL_RESP_DONE && c->in_flight)
                 response_done(b, c);
-            else
-                conn_close(b, c, r == SL_RESP_ERROR || c->in_flight ? SL_BENCH_ERR_READ : -1, 0);
+            else /* awaited: a request in flight, or one due to leave after this batch */
+                conn_close(b, c,
+                           r == SL_RESP_ERROR || c->in_flight || (c->queued && request_due(b, c))
+                               ? SL_BENCH_ERR_READ
+                               : -1,
+                           0);
             return;
         }
         b->out->bytes += (uint64_t)n;

@@ -80,3 +80,78 @@ def test_a_failing_app_answers_500_and_the_server_goes_on():
         c.send(get("/") + get("/"))
         assert c.reply().status == 500
         assert c.reply().status == 500
+
+
+def start_response_app(environ, start_response):
+    """start_response's rules by path: twice, an error page before the head
+    went, an error after it went (a streamed body)."""
+    path = environ["PATH_INFO"]
+    if path == "/twice":
+        start_response("200 OK", [])
+        start_response("200 OK", [])  # without exc_info: an error of the app's
+        return [b"never"]
+    if path == "/error-page":
+        start_response("200 OK", [("X-Kind", "first")])
+        try:
+            raise KeyError("a failure before any byte went")
+        except KeyError:
+            import sys
+
+            start_response("503 Service Unavailable", [("X-Kind", "error")], sys.exc_info())
+        return [b"sorry"]
+
+    def late_failure():
+        yield b"part one"
+        try:
+            raise KeyError("a failure after the head went")
+        except KeyError:
+            import sys
+
+            start_response("500 Internal Server Error", [], sys.exc_info())  # re-raises: the head went
+        yield b"never"
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return late_failure()
+
+
+def test_start_response_twice_an_error_page_and_an_error_after_the_head_went():
+    with ThreadServer(WSGIHandler(start_response_app)) as s:
+        with Conn(s.port) as c:
+            c.send(get("/twice"))
+            assert c.reply().status == 500
+            c.send(get("/error-page"))  # the head had not gone: exc_info replaces it
+            r = c.reply()
+            assert (r.status, r.headers["x-kind"], r.body) == (503, "error", b"sorry")
+        with Conn(s.port) as c:
+            c.send(get("/late"))  # the head went with the first block: the error ends the stream
+            r = c.head()
+            assert r.status == 200 and r.headers["transfer-encoding"] == "chunked"
+            assert c.chunk() == b"part one"
+            assert c.at_eof()  # closed without the last chunk: the client cannot take it for whole
+            assert b"never" not in c.buf and b"0\r\n\r\n" not in c.buf
+
+
+HEADER_LISTS = {
+    "/a": [("Content-Type", "text/plain"), ("X-Which", "a")],
+    "/b": [("Content-Type", "text/plain"), ("X-Which", "b")],
+    "/lists": [["Content-Type", "text/plain"], ["X-Which", "lists"]],  # not hashable: rendered each time
+}
+MUTATED = [("X-Which", "before")]  # one list object, its content changed between requests
+
+
+def headers_app(environ, start_response):
+    path = environ["PATH_INFO"]
+    start_response("200 OK", MUTATED if path == "/mutated" else HEADER_LISTS[path])
+    return [path.encode()]
+
+
+def test_each_answer_has_its_own_headers_however_the_lists_are_kept():
+    with ThreadServer(WSGIHandler(headers_app)) as s, Conn(s.port) as c:
+        for path in ["/a", "/b", "/a", "/lists", "/b", "/lists"]:
+            c.send(get(path))
+            r = c.reply()
+            assert (r.status, r.body, r.headers["x-which"]) == (200, path.encode(), path[1:])
+        for which in ["before", "before", "after", "after", "again"]:
+            MUTATED[0] = ("X-Which", which)
+            c.send(get("/mutated"))
+            assert c.reply().headers["x-which"] == which

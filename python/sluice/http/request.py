@@ -76,6 +76,7 @@ class Request:
     _headers: Headers | None = None
     _query: dict[str, str] | None = None
     _path: str | None = None
+    _qs: str | None = None  # the raw query string, once the target was split
 
     def __init__(self, conn, raw: bytes, start: int, rec: list[int], i: int):
         # (the server's hot path sets these same six fields inline: keep the two alike)
@@ -183,12 +184,16 @@ class Request:
         return pairs
 
     def _path_and_query(self) -> tuple[str, str]:
-        """path and query_string from one look at the target."""
+        """path and query_string from one look at the target (kept: a
+        server's routing and a WSGI environ both ask)."""
+        if self._qs is not None:
+            return self._path, self._qs
         raw = self._origin()
         q = raw.find("?")
         path, query = (raw, "") if q < 0 else (raw[:q], raw[q + 1 :])
         if self._path is None:
             self._path = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
+        self._qs = query
         return self._path, query
 
     def header(self, name: str, default: str | None = None) -> str | None:

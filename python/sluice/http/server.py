@@ -25,7 +25,7 @@ from .._binding import ffi, lib
 from ..log import log_limited
 from ..tcp import Server
 from ..wheel import IdleWheel
-from .request import TEXT, Deferred, FileResponse, Request, Response, header_block, render
+from .request import TEXT, Deferred, FileResponse, Rendered, Request, Response, header_block, render
 from .stream import BodyStream
 from .streaming import StreamedAnswer, streamed_response
 
@@ -196,7 +196,10 @@ class HTTPConnection:
                     status, length = result.status, 0 if result.no_body else result.length
                     r = self._send_file(result, version, keep, head)
                 else:
-                    status, extra, body = render(result)
+                    if type(result) is Rendered:  # WSGI's answers
+                        status, extra, body = result.status, result.extra, result.body
+                    else:
+                        status, extra, body = render(result)
                     length = len(body)
                     r = _respond(self._c, status, extra, len(extra), body, length, _OF_BODY, version, keep, head)
                     if r == -22:

@@ -29,24 +29,25 @@ import io
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
 
-from .request import FileResponse, Rendered, Request, header_block
+from .request import _REC, FileResponse, Rendered, Request, header_block
 from .streaming import COLLECT_MAX, StreamedAnswer
 
 log = logging.getLogger("sluice.wsgi")
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 _DROP = _HOP | {"content-length"}  # what the server renders itself
-_HEADER_KEYS: dict[str, str] = {}  # header name -> environ key, cached
+_SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH", "transfer-encoding": ""}
+_ENV_KEYS: dict[bytes, str] = {}  # a header name as it came -> its environ key ("": left out), cached
 
 
-def _key(name: str) -> str:
-    k = _HEADER_KEYS.get(name)
-    if k is None:
-        k = "HTTP_" + name.upper().replace("-", "_")
-        if len(_HEADER_KEYS) < 1000:
-            _HEADER_KEYS[name] = k
-    return k
+def _env_key(name: bytes) -> str:
+    text = name.decode("latin-1").lower()
+    key = _SPECIAL.get(text)
+    if key is None:
+        key = "HTTP_" + text.upper().replace("-", "_")
+    if len(_ENV_KEYS) < 1000:
+        _ENV_KEYS[name] = key
+    return key
 
 
 class _ErrorsToLog(io.TextIOBase):
@@ -137,16 +138,18 @@ class WSGIHandler:
         env["REMOTE_ADDR"] = peer[0] if peer else ""
         env["REMOTE_PORT"] = str(peer[1]) if peer else ""
         env["wsgi.input"] = req._stream if body is None else io.BytesIO(body)
-        for name, value in req._pairs():
-            if name == "content-type":
-                env["CONTENT_TYPE"] = value
-            elif name == "content-length":
-                env["CONTENT_LENGTH"] = value
-            elif name == "transfer-encoding":
-                continue  # C de-chunked the body: the app sees it with its length
-            else:
-                key = _key(name)
-                env[key] = f"{env[key]},{value}" if key in env else value
+        # the header lines from C's record: the name's bytes map to their key
+        # (Transfer-Encoding is left out: C de-chunked the body, the app sees
+        # it with its length); a repeated HTTP_ header's values are joined
+        rec, raw, s, i = req._rec, req._raw, req._start, req._i
+        for j in range(i + _REC, i + _REC + 4 * rec[i + 15], 4):
+            a = s + rec[j]
+            name = raw[a : a + rec[j + 1]]
+            key = _ENV_KEYS.get(name) or _env_key(name)
+            if key:
+                b = s + rec[j + 2]
+                value = raw[b : b + rec[j + 3]].decode("latin-1")
+                env[key] = f"{env[key]},{value}" if key in env and key[0] == "H" else value
         if body and "CONTENT_LENGTH" not in env:  # a chunked body, de-chunked by C
             env["CONTENT_LENGTH"] = str(len(body))
         return env
@@ -193,26 +196,10 @@ class WSGIHandler:
                     log.exception("sluice: closing the WSGI iterable of %r raised", req)
 
     def run(self, req: Request) -> Rendered | StreamedAnswer | FileResponse:
-        state: dict[str, Any] = {}
-        written: list[bytes] = []
-
-        def start_response(status: str, headers: list, exc_info=None):
-            if exc_info is not None:
-                try:
-                    if state.get("sent"):
-                        raise exc_info[1].with_traceback(exc_info[2])
-                finally:
-                    exc_info = None
-            elif "status" in state:
-                raise AssertionError("start_response called twice without exc_info")
-            if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
-                raise ValueError(f"WSGI status must be like '200 OK', got {status!r}")
-            state["status"] = status
-            state["headers"] = headers
-            return written.append
-
-        result = self.app(self.environ(req), start_response)
-        if type(result) is FileWrapper and "status" in state and not written:
+        state = _Start()
+        result = self.app(self.environ(req), state.start_response)
+        written = state.written
+        if type(result) is FileWrapper and state.status is not None and not written:
             sent = self._file(result, state)
             if sent is not None:
                 return sent
@@ -225,23 +212,24 @@ class WSGIHandler:
                 first = next((b for b in it if b), b"")  # the head waits for a first non-empty block
                 declared = _declared_length(state) if first else None
                 if first and (declared is None or declared > COLLECT_MAX):
-                    if "status" not in state:
+                    if state.status is None:
                         raise RuntimeError("the WSGI application yielded before calling start_response")
-                    status = int(state["status"][:3])
+                    status = int(state.status[:3])
                     extra = header_block(_headers(state))
                     answer = StreamedAnswer(status, extra, declared, [*written, first], source=it, close=close)
                     close = None  # the answer closes it once its body has gone
+                    state.sent = True
                     return answer
                 body = b"".join([*written, first, *it])
         finally:
             if close is not None:
                 close()
-        if "status" not in state:
+        if state.status is None:
             raise RuntimeError("the WSGI application returned without calling start_response")
-        return Rendered(int(state["status"][:3]), header_block(_headers(state)), body)
+        return Rendered(int(state.status[:3]), _header_lines(state.headers), body)
 
     @staticmethod
-    def _file(wrapper: FileWrapper, state: dict):
+    def _file(wrapper: FileWrapper, state: _Start):
         """The wrapped file as a FileResponse (sendfile), or None to iterate."""
         try:
             fd = wrapper.filelike.fileno()
@@ -251,11 +239,39 @@ class WSGIHandler:
             return None
         dup = os.dup(fd)
         wrapper.close()
-        return FileResponse(dup, pos, max(0, size - pos), int(state["status"][:3]), _headers(state), close_fd=True)
+        return FileResponse(dup, pos, max(0, size - pos), int(state.status[:3]), _headers(state), close_fd=True)
 
 
-def _declared_length(state: dict) -> int | None:
-    for name, value in state["headers"]:
+class _Start:
+    """One request's start_response (PEP 3333) and what it was given: a
+    bound method of a small object costs less to make than a closure."""
+
+    __slots__ = ("status", "headers", "written", "sent")
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.headers: list = []
+        self.written: list[bytes] = []
+        self.sent = False  # the head is on its way (a streamed answer)
+
+    def start_response(self, status: str, headers: list, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called twice without exc_info")
+        if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
+            raise ValueError(f"WSGI status must be like '200 OK', got {status!r}")
+        self.status = status
+        self.headers = headers
+        return self.written.append
+
+
+def _declared_length(state: _Start) -> int | None:
+    for name, value in state.headers:
         if name.lower() == "content-length":
             try:
                 return int(value)
@@ -264,5 +280,25 @@ def _declared_length(state: dict) -> int | None:
     return None
 
 
-def _headers(state: dict) -> list:
-    return [(n, v) for n, v in state["headers"] if n.lower() not in _DROP]
+def _headers(state: _Start) -> list:
+    return [(n, v) for n, v in state.headers if n.lower() not in _DROP]
+
+
+_BLOCKS: dict[tuple, bytes] = {}  # an application's header lists, as C takes them
+_BLOCKS_MAX = 256
+
+
+def _header_lines(headers: list) -> bytes:
+    """header_block of the headers the server does not render itself. An
+    application sends the same few header lists again and again: those of
+    str names and values are kept, by content (at most 256 of them)."""
+    try:
+        key = tuple(headers)
+        block = _BLOCKS.get(key)
+    except TypeError:  # a list of lists, say: not a key
+        key = block = None
+    if block is None:
+        block = header_block([(n, v) for n, v in headers if n.lower() not in _DROP])
+        if key is not None and len(_BLOCKS) < _BLOCKS_MAX and all(type(n) is str and type(v) is str for n, v in key):
+            _BLOCKS[key] = block
+    return block
