@@ -55,7 +55,6 @@ PING = lib.SL_FRAME_PING
 PONG = lib.SL_FRAME_PONG
 APP_MIN = lib.SL_FRAME_APP_MIN  # application types are APP_MIN .. MAX_TYPE
 MAX_TYPE = 255
-HEADER = lib.SL_FRAME_HEADER
 DEFAULT_MAX_PAYLOAD = lib.SL_FRAME_DEFAULT_MAX_PAYLOAD
 HEARTBEAT_MAX_PAYLOAD = 64
 
@@ -174,9 +173,9 @@ class MessageConnection(Protocol):
         self._transport: Transport | None = None
         self._partial = 0  # a frame is still arriving (C holds its bytes)
         self._draining = _SERVING
-        # While a scan's frames are handled, the frames sent wait here and
+        # While a turn's frames are handled, the frames sent wait here and
         # leave in one transport write after the last handler (or before a
-        # close): one crossing into C for the answers to one read.
+        # close): one crossing into C for the answers to one batch.
         self._out: list[bytes] | None = None
         self.flags = 0
 
