@@ -212,6 +212,10 @@ def test_a_reload_whose_application_fails_to_import_leaves_the_old_workers(tmp_p
     pid_file = tmp_path / "sluice.pid"
     with tcp_server("--pid-file", str(pid_file), app="myapp:LineEcho", env=env(app_dir)) as server:
         before = wait_until(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid))
+        # Both workers have imported the app: break it only then (a worker
+        # forked but not yet serving would import the broken one and fail
+        # the boot, not the reload).
+        wait_until(lambda: server.log().count(" serving (slot ") == 2)
         (app_dir / "myapp.py").write_text("raise ImportError('broken by the test')\n")
         r = sluice_signal("reload", pid_file)
         assert r.returncode == 1 and "failed" in r.stderr, r

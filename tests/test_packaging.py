@@ -88,3 +88,52 @@ def test_sdist_carries_the_c_core_and_installs_in_a_fresh_venv(tmp_path):
     import sluice
 
     assert out.returncode == 0 and out.stdout.strip() == sluice.__version__, out.stderr
+
+
+def test_every_public_name_resolves_and_is_the_module_s_own():
+    import sluice
+    from sluice import http, loop, stats, tcp, wheel
+
+    homes = {"loop": loop, "tcp": tcp, "http": http, "wheel": wheel, "stats": stats}
+    for name in sluice.__all__:
+        if name == "__version__":
+            continue
+        assert getattr(sluice, name) is getattr(homes[sluice._EXPORTS[name]], name), name
+    assert set(sluice._EXPORTS) | {"__version__"} == set(sluice.__all__)
+    assert set(sluice.__all__) <= set(dir(sluice))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        sluice.Nope  # noqa: B018
+
+
+def test_import_sluice_and_sluice_bench_load_only_what_they_use():
+    """The public names are imported on first use: `import sluice` and the
+    start of `sluice bench` load no HTTP and no message layer (the CLI's
+    start-up is CPU every load-test run pays)."""
+    probe = (
+        "import sys, sluice, sluice.cli\n"
+        "cmd = sluice.cli.main.get_command(None, 'bench')\n"
+        "assert cmd is not None and cmd.name == 'bench'\n"
+        "print(' '.join(m for m in ('sluice.http', 'sluice.messages', 'sluice.loop', 'sluice.tcp')"
+        " if m in sys.modules))\n"
+        "from sluice import App\n"
+        "print('sluice.http' in sys.modules, App.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    first, second = out.stdout.splitlines()
+    assert first == ""
+    assert second == "True sluice.http.app"
+
+
+def test_the_sluice_command_lists_and_runs_its_lazy_commands():
+    from click.testing import CliRunner
+
+    from sluice.cli import main
+
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in ("bench", "msg-echo", "msg-client", "serve", "echo"):
+        assert f"  {name} " in result.output, name
+    result = CliRunner().invoke(main, ["msg-echo", "--help"])
+    assert result.exit_code == 0 and "--max-payload" in result.output
+    result = CliRunner().invoke(main, ["nosuch"])
+    assert result.exit_code == 2 and "No such command" in result.output

@@ -15,7 +15,29 @@ from .log import setup_logging
 log = logging.getLogger("sluice")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The group, with the commands of other modules imported when named:
+    `sluice bench` loads neither the message layer nor the servers."""
+
+    lazy = {
+        "bench": ("sluice.bench.cli", "bench"),
+        "msg-echo": ("sluice.messages_cli", "msg_echo"),
+        "msg-client": ("sluice.messages_cli", "msg_client"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            from importlib import import_module
+
+            module, attr = self.lazy[name]
+            return getattr(import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sluice")
 def main() -> None:
     """Sluice: network servers over a small C core."""
@@ -284,12 +306,6 @@ def signal_(action: str, pid_file: str, wait: float) -> None:
         click.echo(f"sluice signal: {exc}", err=True)
         sys.exit(1)
 
-
-from .bench.cli import bench  # noqa: E402
-from .messages_cli import register as _register_message_commands  # noqa: E402
-
-main.add_command(bench)
-_register_message_commands(main)
 
 if __name__ == "__main__":
     main()

@@ -2,11 +2,11 @@
 and ``msg-client``, which sends frames to a server and times their round
 trips.
 
-``register(group)`` adds both to a click group: the ``sluice`` command calls
-it at the end of cli.py, and ``python -m sluice.messages_cli`` runs them on a
-group of its own. msg-echo takes the serving flags from cli.py, imported when
-the command is built rather than at the top: cli.py imports this module, and
-``python -m sluice.cli`` runs a second copy of cli.py.
+``msg_echo`` and ``msg_client`` are click commands: the ``sluice`` group
+(cli.py) imports this module when one of them is named, and
+``python -m sluice.messages_cli`` runs them on a group of its own
+(``register(group)`` adds both to a group). msg-echo takes the serving flags
+from cli.py.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 
 import click
 
+from .cli import process_options, tcp_options
 from .messages import (
     APP_MIN,
     DEFAULT_MAX_PAYLOAD,
@@ -34,16 +35,7 @@ DEFAULT_BIND = "127.0.0.1:7001"
 
 def register(group: click.Group) -> None:
     """Add msg-echo and msg-client to group."""
-    from .cli import process_options, tcp_options
-
-    max_payload = click.option(
-        "--max-payload",
-        type=click.IntRange(1, MAX_PAYLOAD_LIMIT),
-        default=DEFAULT_MAX_PAYLOAD,
-        show_default=True,
-        help="Largest payload accepted, in bytes; a bigger frame closes its connection.",
-    )
-    group.add_command(click.command("msg-echo")(process_options(tcp_options(max_payload(_msg_echo)))))
+    group.add_command(msg_echo)
     group.add_command(msg_client)
 
 
@@ -81,6 +73,21 @@ def _msg_echo(idle_timeout: float, edge_triggered: bool, max_payload: int, **kw)
 
 
 # ---- msg-client -------------------------------------------------------------
+
+
+msg_echo = click.command("msg-echo")(
+    process_options(
+        tcp_options(
+            click.option(
+                "--max-payload",
+                type=click.IntRange(1, MAX_PAYLOAD_LIMIT),
+                default=DEFAULT_MAX_PAYLOAD,
+                show_default=True,
+                help="Largest payload accepted, in bytes; a bigger frame closes its connection.",
+            )(_msg_echo)
+        )
+    )
+)
 
 
 def _numbered(i: int, size: int) -> bytes:
