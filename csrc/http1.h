@@ -272,17 +272,25 @@ ssize_t sl_http_respond_text(sl_conn *c, const char *body, size_t body_len, int 
  * nothing lingers yet; sl_http_finish(c, keep_alive) after the last byte. */
 #define SL_HTTP_STREAM_HEAD 2
 int sl_http_finish(sl_conn *c, int keep_alive);
+/* A refused record (SL_HTTP_REFUSED) ended the batch: its answer (the
+ * record's status, a text body), sent once the requests before it are
+ * answered; the connection then lingers. Returns the status, -EINVAL when
+ * no refusal waits, -EPIPE once closing. */
+int sl_http_refuse(sl_conn *c);
 /* As sl_http_respond, the body len bytes of file_fd from offset, sent with
  * sendfile once the head has left (the connection dups file_fd). */
 ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, size_t extra_len, int file_fd,
                              uint64_t offset, size_t len, int version_minor, int keep_alive, int head_only);
 /* When the connection's current wait ends (loop ms): a head in progress,
  * header_ms from its first byte; a body, header_ms from its last byte; idle
- * between requests, keepalive_ms; lingering, linger_ms; while an answer is
- * still leaving, keepalive_ms from the last write the client took. */
+ * between requests, keepalive_ms; lingering, linger_ms; a refusal waiting
+ * for the answers before it, header_ms from the refused bytes; while an
+ * answer is still leaving, keepalive_ms from the last write the client
+ * took. */
 uint64_t sl_http_deadline(sl_conn *c, uint32_t header_ms, uint32_t keepalive_ms, uint32_t linger_ms);
 /* The deadline passed: a request in progress is answered 408 and lingers;
- * an idle or lingering connection is closed. Returns 408 or 0. */
+ * a waiting refusal is sent now and lingers; an idle or lingering
+ * connection is closed. Returns 408, the refusal's status, or 0. */
 int sl_http_expire(sl_conn *c);
 
 /* CDEF-END */

@@ -9,11 +9,17 @@
  * loop's record array. Python answers each with sl_http_respond, which
  * renders the head here; a turn's pipelined answers leave in one write.
  *
- * A refused request (a parse error) is answered here, then the connection
- * lingers: the write side is shut once the answer has left, and what the
- * client still sends is read and dropped until it closes, the linger time
- * passes or SL_HTTP_LINGER_MAX bytes came, so it reads the answer instead of
- * a reset. A `Connection: close` answer ends the same way.
+ * A refused request (a parse error) is answered in its turn: the framer
+ * ends the batch with a refused record and keeps the status (H_REFUSED), and
+ * Python sends it with sl_http_refuse once the requests before it are
+ * answered, so a pipelined client gets every answer in order. Then the
+ * connection lingers: the write side is shut once the answer has left, and
+ * what the client still sends is read and dropped until it closes, the
+ * linger time passes or SL_HTTP_LINGER_MAX bytes came, so it reads the
+ * answer instead of a reset. A request without keep-alive ends the batch
+ * the same way (H_LAST: what follows it is no request), and its answer
+ * lingers. An `Expect: 100-continue` behind requests of the same batch is
+ * answered next turn, after theirs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +32,9 @@
 #include "core.h"
 #include "http1.h"
 
-enum { H_IDLE = 0, H_REQ = 1, H_LINGER = 2 };
+/* H_REFUSED: a refusal waits for the answers before it (sl_http_refuse);
+ * H_LAST: a request without keep-alive was the last. Both drop what comes. */
+enum { H_IDLE = 0, H_REQ = 1, H_LINGER = 2, H_REFUSED = 3, H_LAST = 4 };
 /* What becomes of a request's body (streaming on): announced, awaiting the
  * decision; buffered whole; streamed in pieces. */
 enum { B_NONE = 0, B_PENDING = 1, B_BUFFER = 2, B_STREAM = 3 };
@@ -37,6 +45,9 @@ typedef struct sl_http_conn {
     uint32_t n_saved, saved_cap;
     uint8_t state;
     uint8_t mode;           /* B_* */
+    uint8_t continue_due;   /* a 100 Continue to send next turn, after the answers before it */
+    uint16_t refuse_status; /* H_REFUSED: the answer to send */
+    const char *refuse_why; /* H_REFUSED: its reason (a static string) */
     uint32_t keep;          /* bytes of this turn's event left in the input (an announced head) */
     uint16_t linger_reason; /* counted as this close reason (0: the actual one) */
     uint64_t start_ms;      /* the request's first byte, or the linger's start */
@@ -179,6 +190,16 @@ static void save_headers(sl_http_conn *h, const sl_http_header *hdrs) {
     h->n_saved = n;
 }
 
+/* The request is framed whole: ready for the next one, or, without
+ * keep-alive, for none (what follows is dropped). */
+static void request_framed(sl_http_conn *h) {
+    int last = !(h->r.flags & SL_HTTP_F_KEEP_ALIVE);
+    sl_http_request_reset(&h->r);
+    h->n_saved = 0;
+    h->mode = B_NONE;
+    h->state = last ? H_LAST : H_IDLE;
+}
+
 static void write_record(uint32_t *w, const sl_http_request *r, const char *buf,
                          const struct http_routes *routes) {
     w[SL_HTTP_R_METHOD] = r->method;
@@ -239,13 +260,18 @@ static void frame_conn(sl_loop *l, sl_event *e) {
     e->kind = SL_EV_REQUESTS;
     h->keep = 0;
     if (h->mode == B_PENDING) decide(c, B_BUFFER); /* the caller did not say: buffer it */
-    if (h->state == H_LINGER) {                    /* read and drop */
+    if (h->state == H_LINGER || h->state == H_REFUSED || h->state == H_LAST) { /* read and drop */
         h->lingered += len;
         if (h->lingered > SL_HTTP_LINGER_MAX)
             conn_decide_close(c, h->linger_reason ? h->linger_reason : SL_CLOSE_LOCAL, 0);
         e->len = len;
         e->arg = 0;
         return;
+    }
+    if (h->continue_due) { /* the answers of the requests before it have gone (last turn) */
+        h->continue_due = 0;
+        output_buf_send_data(&c->out, continue_100, sizeof continue_100 - 1);
+        conn_mark_dirty(c);
     }
     while (off < len) {
         if (records == SL_HTTP_MAX_BATCH) { /* the rest next turn: a turn's records stay bounded */
@@ -295,10 +321,12 @@ static void frame_conn(sl_loop *l, sl_event *e) {
                 records++;
             }
             if (!done) break;
-            sl_http_request_reset(&h->r);
-            h->n_saved = 0;
-            h->mode = B_NONE;
-            h->state = H_IDLE;
+            request_framed(h);
+            if (h->state == H_LAST) {
+                h->lingered = len - off;
+                off = len;
+                break;
+            }
             continue;
         }
         if (rc != SL_HTTP_ERROR && hl->lim.max_stream_body &&
@@ -325,10 +353,12 @@ static void frame_conn(sl_loop *l, sl_event *e) {
             hl->rec_len += SL_HTTP_REC_WORDS + 4 * (size_t)h->r.n_headers;
             records++;
             off += h->r.consumed;
-            sl_http_request_reset(&h->r);
-            h->n_saved = 0;
-            h->mode = B_NONE;
-            h->state = H_IDLE;
+            request_framed(h);
+            if (h->state == H_LAST) { /* no keep-alive: what follows is no request */
+                h->lingered = len - off;
+                off = len;
+                break;
+            }
             continue;
         }
         if (rc == SL_HTTP_ERROR) {
@@ -339,13 +369,25 @@ static void frame_conn(sl_loop *l, sl_event *e) {
             w[SL_HTTP_R_HEADERS] = 0;
             hl->rec_len += SL_HTTP_REC_WORDS;
             records++;
-            refuse(c, h->r.status, h->r.error, SL_CLOSE_PROTOCOL);
+            /* answered by sl_http_refuse, after the requests before it */
+            h->state = H_REFUSED;
+            h->refuse_status = (uint16_t)h->r.status;
+            h->refuse_why = h->r.error;
+            h->start_ms = l->now_ms;
             h->lingered = len - off;
             off = len; /* the rest is dropped */
             break;
         }
-        if (rc == SL_HTTP_HEAD_DONE && !hl->lim.max_stream_body && (h->r.flags & SL_HTTP_F_EXPECT_CONTINUE))
-            output_buf_send_data(&c->out, continue_100, sizeof continue_100 - 1), conn_mark_dirty(c);
+        if (rc == SL_HTTP_HEAD_DONE && !hl->lim.max_stream_body && (h->r.flags & SL_HTTP_F_EXPECT_CONTINUE)) {
+            if (records) { /* behind answers still to come: next turn, after them */
+                h->continue_due = 1;
+                c->flags |= CF_FRAME_AGAIN;
+                conn_read_again(c);
+            } else {
+                output_buf_send_data(&c->out, continue_100, sizeof continue_100 - 1);
+                conn_mark_dirty(c);
+            }
+        }
         save_headers(h, hdrs); /* NEED_MORE or HEAD_DONE: the rest comes later */
         break;
     }
@@ -413,6 +455,16 @@ int sl_http_finish(sl_conn *c, int keep_alive) {
     return 0;
 }
 
+int sl_http_refuse(sl_conn *c) {
+    SL_CHECK_OWNER(c->loop, -EPERM);
+    sl_http_conn *h = c->http;
+    if (!h || c->state != CONN_OPEN || c->close_reason) return -EPIPE;
+    if (h->state != H_REFUSED) return -EINVAL;
+    unsigned status = h->refuse_status;
+    refuse(c, status, h->refuse_why, SL_CLOSE_PROTOCOL);
+    return (int)status;
+}
+
 ssize_t sl_http_respond_file(sl_conn *c, unsigned status, const char *extra, size_t extra_len, int file_fd,
                              uint64_t offset, size_t len, int version_minor, int keep_alive, int head_only) {
     SL_CHECK_OWNER(c->loop, -EPERM);
@@ -433,8 +485,9 @@ uint64_t sl_http_deadline(sl_conn *c, uint32_t header_ms, uint32_t keepalive_ms,
     sl_http_conn *h = c->http;
     /* an answer still leaving: idle only once the client stops taking it */
     if (c->out.pending) return SL_MAX(c->last_active_ms, c->last_write_ms) + keepalive_ms;
-    if (!h || h->state == H_IDLE) return c->last_active_ms + keepalive_ms;
+    if (!h || h->state == H_IDLE || h->state == H_LAST) return c->last_active_ms + keepalive_ms;
     if (h->state == H_LINGER) return h->start_ms + linger_ms;
+    if (h->state == H_REFUSED) return h->start_ms + header_ms; /* the answers before it are late */
     /* a head runs from its first byte (slowloris); a body from its last byte */
     return (h->r.head_len ? c->last_active_ms : h->start_ms) + header_ms;
 }
@@ -443,6 +496,11 @@ int sl_http_expire(sl_conn *c) {
     SL_CHECK_OWNER(c->loop, -EPERM);
     sl_http_conn *h = c->http;
     if (c->state != CONN_OPEN) return -EBADF;
+    if (h && h->state == H_REFUSED) { /* the answers before it took too long: refuse now */
+        unsigned status = h->refuse_status;
+        refuse(c, status, h->refuse_why, SL_CLOSE_PROTOCOL);
+        return (int)status;
+    }
     if (h && h->state == H_REQ) {
         refuse(c, 408,
                h->r.head_len ? "the body did not arrive in time" : "the request head did not arrive in time",

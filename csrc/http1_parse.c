@@ -27,6 +27,8 @@ enum {
     SEEN_UPGRADE = 1 << 6,
     EXPECT_100 = 1 << 7,
     EXPECT_OTHER = 1 << 8,
+    TE_NOT_LAST = 1 << 9, /* the last coding seen so far is not chunked */
+    TE_CHUNKED = 1 << 10, /* chunked is among the codings */
 };
 
 /* tchar (RFC 9110 §5.6.2): ALPHA DIGIT and !#$%&'*+-.^_`|~ */
@@ -293,10 +295,16 @@ static int header_semantics(sl_http_request *r, const unsigned char *name, size_
     case 17: {
         if (!ieq(name, 17, "transfer-encoding")) break;
         /* only a lone "chunked" is supported: a list, a second header or
-         * another coding is 501 (decided when the head ends) */
+         * another coding is 501, and chunked followed by another coding 400
+         * (RFC 9112 §6.3: chunked not the final coding, the body's length
+         * cannot be known); decided when the head ends */
         int count = 0;
         while (list_next(&p, ve, &s, &n)) {
-            if (!ieq(s, n, "chunked")) st->seen |= TE_UNSUPPORTED;
+            if (ieq(s, n, "chunked")) {
+                st->seen = (st->seen & ~(uint32_t)TE_NOT_LAST) | TE_CHUNKED;
+            } else {
+                st->seen |= TE_UNSUPPORTED | TE_NOT_LAST;
+            }
             count++;
         }
         if (!count) return fail(r, 400, "empty Transfer-Encoding");
@@ -320,6 +328,8 @@ static int finish_head(sl_http_request *r, const sl_http_limits *lim) {
     if (seen & SEEN_TE) {
         if (r->version_minor == 0) return fail(r, 400, "Transfer-Encoding on HTTP/1.0");
         if (seen & SEEN_CL) return fail(r, 400, "both Content-Length and Transfer-Encoding");
+        if ((seen & TE_CHUNKED) && (seen & TE_NOT_LAST))
+            return fail(r, 400, "chunked is not the final Transfer-Encoding");
         if (seen & TE_UNSUPPORTED) return fail(r, 501, "unsupported Transfer-Encoding");
         r->flags |= SL_HTTP_F_CHUNKED | SL_HTTP_F_HAS_BODY;
     } else if (r->content_length > 0) {

@@ -143,6 +143,93 @@ def test_bad_requests_get_their_status_then_a_lingering_close(server, raw, statu
         assert other.reply().status == 200
 
 
+BAD = b"GET /info HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+
+
+def test_a_refused_request_behind_pipelined_ones_is_answered_after_them(server):
+    """The answers of the requests before a refused one go first, in order
+    (RFC 9112 §9.3), then the refusal, then the close."""
+    with Conn(server.port) as c:
+        c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc" + get("/info?n=2") + BAD)
+        first, second, third = c.reply(), c.reply(), c.reply()
+        assert (first.status, first.body) == (200, b"abc")
+        assert second.status == 200 and b'"query": "n=2"' in second.body
+        assert third.status == 400 and third.headers["connection"] == "close"
+        assert b"differing Content-Lengths" in third.body
+        assert c.at_eof() and c.buf == b""
+    assert server.server.refused == 1
+
+
+def test_a_refusal_waits_for_a_deferred_answer_before_it():
+    import select
+    import threading
+
+    app = make_app()
+    pending: list = []
+
+    @app.route("/later")
+    def later(req):
+        d = req.defer()
+        pending.append(d)
+        return d
+
+    with ThreadServer(app, keepalive=30, header_timeout=30) as s:
+        with Conn(s.port) as c:
+            c.send(get("/later") + BAD)
+            deadline = time.monotonic() + 10
+            while not pending and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert pending, "the handler did not run"
+            assert select.select([c.sock], [], [], 0.3)[0] == [], "nothing may go before the deferred answer"
+            threading.Thread(target=pending[0].resolve, args=("late\n",)).start()
+            first, second = c.reply(), c.reply()
+            assert (first.status, first.body) == (200, b"late\n")
+            assert second.status == 400
+            assert c.at_eof()
+
+
+def test_bytes_after_a_request_without_keep_alive_are_not_parsed(server):
+    """What follows `Connection: close` (or an HTTP/1.0 request without
+    keep-alive) is no request: it is dropped, and its garbage does not
+    replace the real answer with a 400."""
+    for first in (get("/", extra="Connection: close\r\n"), b"GET / HTTP/1.0\r\n\r\n"):
+        with Conn(server.port) as c:
+            c.send(first + b"NOT HTTP AT ALL\r\n\r\n")
+            r = c.reply()
+            assert (r.status, r.body) == (200, b"hello\n")
+            assert r.headers["connection"] == "close"
+            assert c.at_eof() and c.buf == b""
+    assert server.server.refused == 0
+
+
+def test_a_100_continue_behind_a_pipelined_request_comes_after_its_answer(server):
+    with Conn(server.port) as c:
+        c.send(
+            get("/info?n=1") + b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        first, second = c.reply(), c.reply()
+        assert first.status == 200 and b'"query": "n=1"' in first.body
+        assert second.status == 100
+        c.send(b"abc")
+        assert c.reply().body == b"abc"
+
+
+def test_chunked_not_the_final_coding_is_400(server):
+    with Conn(server.port) as c:
+        c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")
+        r = c.reply()
+        assert r.status == 400 and b"chunked is not the final Transfer-Encoding" in r.body
+
+
+def test_an_absolute_form_target_without_a_path_is_slash(server):
+    with Conn(server.port) as c:
+        c.send(b"GET http://t HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.reply()
+        assert (r.status, r.body) == (200, b"hello\n")
+        c.send(b"GET http://t?a=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.reply().status == 200
+
+
 def test_a_huge_request_line_is_414_even_before_its_end(server):
     with Conn(server.port) as c:
         c.send(b"GET /" + b"a" * 20000)  # no CRLF yet

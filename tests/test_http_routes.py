@@ -163,3 +163,41 @@ def test_a_text_answer_has_the_same_head_on_the_short_path_and_the_general_one()
     assert logged == [200]
     assert heads[0] == heads[1]
     assert heads[0][2]["content-type"] == "text/plain; charset=utf-8"
+
+
+def test_a_get_route_answers_head_unless_head_has_its_own():
+    app = sluice.App()
+
+    @app.route("/g", methods=["GET"])
+    def g(req):
+        return "from get"
+
+    @app.route("/p/{x}", methods=["GET", "POST"])
+    def p(req, x):
+        return f"p {x}"
+
+    @app.route("/own", methods=["HEAD"])
+    def own_head(req):
+        return sluice.Response(b"", headers={"X-Own": "1"})
+
+    @app.route("/own", methods=["GET"])  # after HEAD's own: does not take it over
+    def own_get(req):
+        return "get"
+
+    @app.route("/post", methods=["POST"])
+    def post_only(req):
+        return "posted"
+
+    head = b"HEAD %s HTTP/1.1\r\nHost: t\r\n\r\n"
+    with ThreadServer(app) as s, Conn(s.port) as c:
+        c.send(head % b"/g" + head % b"/p/7" + head % b"/own" + head % b"/post")
+        r = c.reply(head_only=True)
+        assert r.status == 200 and r.headers["content-length"] == str(len("from get"))
+        r = c.reply(head_only=True)
+        assert r.status == 200 and r.headers["content-length"] == str(len("p 7"))
+        r = c.reply(head_only=True)
+        assert r.status == 200 and r.headers["x-own"] == "1"
+        r = c.reply(head_only=True)
+        assert r.status == 405 and r.headers["allow"] == "POST"
+        c.send(get("/own"))
+        assert c.reply().body == b"get"

@@ -652,8 +652,8 @@ TEST(http_parse_content_length_over_max_body_is_413_at_head) {
 /* ---- Transfer-Encoding and chunked ----------------------------------------------- */
 
 TEST(http_parse_transfer_encoding_other_than_chunked_is_501) {
-    static const char *codings[] = {"gzip",        "identity",      "gzip, chunked", "chunked, chunked",
-                                    "chunked;q=1", "chunked, gzip", "x-chunked"};
+    static const char *codings[] = {"gzip",        "identity", "gzip, chunked", "chunked, chunked",
+                                    "chunked;q=1", "x-chunked"};
     for (size_t i = 0; i < sizeof codings / sizeof codings[0]; i++) {
         char req[128];
         snprintf(req, sizeof req, "POST /" H11 "Transfer-Encoding: %s\r\n\r\n", codings[i]);
@@ -663,6 +663,14 @@ TEST(http_parse_transfer_encoding_other_than_chunked_is_501) {
     CHECK_STATUS("POST /" H11 "Transfer-Encoding:\r\n\r\n", 400);
     CHECK_STATUS("POST /" H11 "Transfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n", 0);
     CHECK_STATUS("POST /" H11 "Transfer-Encoding: Chunked , \r\n\r\n0\r\n\r\n", 0);
+}
+
+/* RFC 9112 §6.3: chunked, then another coding: the length cannot be known */
+TEST(http_parse_chunked_not_the_final_coding_is_400) {
+    CHECK_STATUS("POST /" H11 "Transfer-Encoding: chunked, gzip\r\n\r\n", 400);
+    CHECK_STATUS("POST /" H11 "Transfer-Encoding: gzip, chunked, identity\r\n\r\n", 400);
+    CHECK_STATUS("POST /" H11 "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n", 400);
+    CHECK_STATUS("POST /" H11 "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
 }
 
 TEST(http_parse_transfer_encoding_on_http10_is_400) {

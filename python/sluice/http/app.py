@@ -1,7 +1,8 @@
 """``App``: routes to handlers, with path parameters.
 
 ``@app.route("/users/{id}", methods=["GET"])`` (without methods: GET and
-HEAD); parameters reach the handler as keyword arguments and as
+HEAD; a route for GET answers HEAD too unless HEAD has a route of its own);
+parameters reach the handler as keyword arguments and as
 ``request.path_params``. A route made with ``stream=True`` is called as soon
 as a request's head is in, and reads the body from ``request.stream`` as it
 arrives (sluice.http.stream); make such routes before the server starts. Exact paths are one dict lookup; patterns are
@@ -25,6 +26,7 @@ class App:
         self.patterns: list[tuple[re.Pattern, str, dict[str, Callable]]] = []
         self._streamed: set[tuple[str, str]] = set()  # (route path, method) that stream their bodies
         self._by_code: dict[str, list] = {}  # exact path -> handler by C's method code (exact_routes)
+        self._own_head: set[str] = set()  # route paths whose HEAD was asked for (not only implied by GET)
 
     @property
     def streams(self) -> bool:
@@ -35,6 +37,9 @@ class App:
         if not path.startswith("/"):
             raise ValueError(f"route {path!r}: must start with '/'")
         wanted = [m.upper() for m in (methods or ("GET", "HEAD"))]
+        # A GET route answers HEAD too (RFC 9110 §9.3.2; C sends the head
+        # only), unless HEAD has a handler of its own, before or after.
+        implicit_head = "GET" in wanted and "HEAD" not in wanted
 
         def add(fn: Callable) -> Callable:
             if _PARAM.search(path):
@@ -50,7 +55,8 @@ class App:
             else:
                 table = self.routes.setdefault(path, {})
                 codes = self._by_code.setdefault(path, [None] * len(_METHODS))
-            for m in wanted:
+            implied = implicit_head and path not in self._own_head
+            for m in [*wanted, "HEAD"] if implied else wanted:
                 table[m] = fn
                 if codes is not None and m in METHOD_CODES:
                     codes[METHOD_CODES[m]] = fn
@@ -58,6 +64,8 @@ class App:
                     self._streamed.add((path, m))
                 else:
                     self._streamed.discard((path, m))
+            if "HEAD" in wanted:
+                self._own_head.add(path)
             return fn
 
         return add

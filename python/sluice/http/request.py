@@ -192,7 +192,8 @@ class Request:
         q = raw.find("?")
         path, query = (raw, "") if q < 0 else (raw[:q], raw[q + 1 :])
         if self._path is None:
-            self._path = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
+            # an absolute-form target with no path ("http://h", "http://h?q") means "/" (RFC 9110 §4.2.3)
+            self._path = unquote_to_bytes(path).decode("latin-1") if "%" in path else path or "/"
         self._qs = query
         return self._path, query
 

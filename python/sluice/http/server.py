@@ -35,6 +35,7 @@ _HEAD = lib.SL_HTTP_HEAD
 _KEEP_ALIVE = lib.SL_HTTP_F_KEEP_ALIVE
 _REFUSED = lib.SL_HTTP_REFUSED
 _PIECE = lib.SL_HTTP_BODY_PIECE
+_REFUSAL = object()  # a queue entry: the refused request's answer, sent in its turn
 _ANNOUNCED = lib.SL_HTTP_F_ANNOUNCED
 _BODY_END = lib.SL_HTTP_F_BODY_END
 MAX_STREAM_BODY = 1 << 30  # a streamed body's default limit (max_stream_body)
@@ -88,8 +89,11 @@ class HTTPConnection:
                             self._stream = None
                             s._finish()
                     start += rec[i + 14]
-                else:  # refused
-                    self._linger()
+                else:  # refused: the last record; its answer goes after the ones before it
+                    if self._queue is not None:
+                        self._queue.append([None, _REFUSAL, 0, False])
+                    else:
+                        self._refuse()
                     self._stream_cut("the request was refused")
                     server.refused += 1
                     server.status_classes[3 if rec[i + 3] < 500 else 4] += 1
@@ -218,6 +222,11 @@ class HTTPConnection:
             self._linger()
         return keep
 
+    def _refuse(self) -> None:
+        """Send the refusal C keeps for the refused record, then linger."""
+        if not self._closed and lib.sl_http_refuse(self._c) > 0:
+            self._linger()
+
     def _linger(self) -> None:
         """C lingers after a closing answer; end it after the linger time."""
         self._loop.call_later(self._server._ms[2] / 1000, self._linger_done)
@@ -263,7 +272,10 @@ class HTTPConnection:
                         q.clear()
                     continue
                 q.popleft()
-                if self._closed or not self._answer(req, res, version, head):
+                if res is _REFUSAL:  # the refused request's turn: nothing is answered after it
+                    self._refuse()
+                    q.clear()
+                elif self._closed or not self._answer(req, res, version, head):
                     q.clear()
             self._queue = None
             self._hold(1, False)
@@ -319,9 +331,14 @@ class HTTPConnection:
         self._closed = True
 
     def _expire(self) -> None:
-        if not self._closed and lib.sl_http_expire(self._c) == 408:
+        if self._closed:
+            return
+        r = lib.sl_http_expire(self._c)
+        if r == 408:
             self._linger()  # a 408 lingers too
             self._stream_cut("the body did not arrive in time (408)")
+        elif r > 0:  # a refusal that waited too long for the answers before it
+            self._linger()
 
     def stop_requested(self) -> None:
         self.draining = True
