@@ -4,6 +4,7 @@ any environ or server behaviour PEP 3333 forbids."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from wsgiref.validate import validator
 
@@ -155,3 +156,104 @@ def test_each_answer_has_its_own_headers_however_the_lists_are_kept():
             MUTATED[0] = ("X-Which", which)
             c.send(get("/mutated"))
             assert c.reply().headers["x-which"] == which
+
+
+# ---- found by a PEP 3333 review ---------------------------------------------
+
+
+def read_all_app(environ, start_response):
+    data = environ["wsgi.input"].read()  # the whole body, with no size: waits for all of it
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"%d %s" % (len(data), hashlib.sha256(data).hexdigest().encode())]
+
+
+def test_a_threaded_app_reads_a_body_much_larger_than_the_buffer_with_read():
+    """Before, read() of a body over HIGH_WATER (1 MiB) waited for ever: the
+    connection stopped reading until the reader took bytes, and the reader
+    took none until the end came."""
+    body = bytes(range(256)) * (3 * 4096)  # 3 MiB
+    handler = WSGIHandler(read_all_app, threads=2)
+    limits = {"max_body": 1 << 20, "max_stream_body": 8 << 20}
+    with ThreadServer(handler, limits=limits) as s, Conn(s.port, timeout=30) as c:
+        c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body))
+        c.send(body)
+        r = c.reply()
+        assert r.body == b"%d %s" % (len(body), hashlib.sha256(body).hexdigest().encode())
+
+
+def mixed_app(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def blocks():
+        yield b"A;"
+        write(b"W;")  # between two blocks: sent in its place
+        yield b"B;"
+        if environ["PATH_INFO"] == "/str":
+            yield "not bytes"
+
+    return blocks() if environ["PATH_INFO"] != "/list" else [b"A;", b"B;"]
+
+
+def test_write_while_the_iterable_runs_keeps_its_place():
+    for threads in (0, 2):
+        with ThreadServer(WSGIHandler(mixed_app, threads=threads)) as s, Conn(s.port) as c:
+            c.send(get("/gen"))
+            assert c.reply().body == b"A;W;B;", threads
+
+
+def test_a_str_block_in_a_streamed_body_cuts_the_connection():
+    """Not bytes after the head went: the client must not take the body for
+    a whole one (no final chunk) and must not wait for ever."""
+    for threads in (0, 2):
+        with ThreadServer(WSGIHandler(mixed_app, threads=threads)) as s, Conn(s.port) as c:
+            c.send(get("/str"))
+            head = c.head()
+            assert head.status == 200 and head.headers["transfer-encoding"] == "chunked"
+            assert c.at_eof(timeout=10), threads
+            assert not c.buf.endswith(b"0\r\n\r\n"), (threads, bytes(c.buf))
+
+
+def status_app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/304":
+        start_response("304 Not Modified", [("ETag", '"x"')])
+        return [b"must not be sent"]
+    if path == "/204":
+        start_response("204 No Content", [])
+        return [b""]
+    if path == "/head":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "1234")])
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [b"h" * 1234]
+    if path == "/short":
+        start_response("200 OK", [("Content-Length", "5")])
+        return [b"0123456789"]
+    start_response("200 OK", [("Content-Type", "text/plain"), (environ["QUERY_STRING"], "v")])
+    return [b"bad header"]
+
+
+def test_no_body_and_no_length_on_304_and_204():
+    with ThreadServer(WSGIHandler(status_app)) as s, Conn(s.port) as c:
+        c.send(get("/304") + get("/204") + get("/short"))
+        r = c.reply(head_only=True)
+        assert r.status == 304 and "content-length" not in r.headers
+        r = c.reply(head_only=True)
+        assert r.status == 204 and "content-length" not in r.headers
+        r = c.reply()  # the next answer starts right after the heads: nothing was sent between
+        assert (r.status, r.body) == (200, b"01234"), r  # and no more than its Content-Length
+
+
+def test_head_keeps_the_applications_content_length():
+    with ThreadServer(WSGIHandler(status_app)) as s, Conn(s.port) as c:
+        c.send(b"HEAD /head HTTP/1.1\r\nHost: t\r\n\r\n" + get("/head"))
+        r = c.reply(head_only=True)
+        assert r.status == 200 and r.headers["content-length"] == "1234"
+        assert c.reply().body == b"h" * 1234
+
+
+def test_a_bad_header_name_gets_a_500_and_the_connection_goes_on():
+    with ThreadServer(WSGIHandler(status_app)) as s, Conn(s.port) as c:
+        for bad in ("X:Colon", "X(paren)", ""):
+            c.send(get(f"/bad?{bad}"))
+            assert c.reply().status == 500, bad
+        c.send(get("/head"))
+        assert c.reply().status == 200

@@ -295,12 +295,13 @@ def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
 
 class Rendered:
     """An answer already in the form C takes (WSGI makes these): status,
-    header lines (header_block's), body bytes."""
+    header lines (header_block's), body bytes, and the Content-Length to
+    send when it is not the body's (a HEAD's, as the application gave it)."""
 
-    __slots__ = ("status", "extra", "body")
+    __slots__ = ("status", "extra", "body", "length")
 
-    def __init__(self, status: int, extra: bytes, body: bytes):
-        self.status, self.extra, self.body = status, extra, body
+    def __init__(self, status: int, extra: bytes, body: bytes, length: int | None = None):
+        self.status, self.extra, self.body, self.length = status, extra, body, length
 
 
 def render(result: Any) -> tuple[int, bytes, bytes]:

@@ -200,12 +200,17 @@ class HTTPConnection:
                     status, length = result.status, 0 if result.no_body else result.length
                     r = self._send_file(result, version, keep, head)
                 else:
+                    of = _OF_BODY
                     if type(result) is Rendered:  # WSGI's answers
                         status, extra, body = result.status, result.extra, result.body
+                        if result.length is not None:  # a HEAD: the length the application gave
+                            of = result.length
                     else:
                         status, extra, body = render(result)
+                    if status < 200 or status == 204 or status == 304:  # no content, no length (RFC 9110 §6.4.1)
+                        body, of = b"", -2
                     length = len(body)
-                    r = _respond(self._c, status, extra, len(extra), body, length, _OF_BODY, version, keep, head)
+                    r = _respond(self._c, status, extra, len(extra), body, length, of, version, keep, head)
                     if r == -22:
                         log_limited("http-render", 40, "sluice: cannot render status %r for %r", status, req)
             except Exception as exc:
@@ -311,10 +316,10 @@ class HTTPConnection:
         self._closing = True
         self.close_reason = CLOSE_REASONS.get(reason, str(reason))
         self._stream_cut(f"the connection closed ({self.close_reason})")
+        q = list(self._queue or ())  # before _stop: it lets _drain run, which empties the queue
         if self._sending is not None:
             self._sending._stop()
-        q = self._queue
-        if q:  # streamed answers not started: their producers must stop too
+        if q:  # streamed answers not started: their producers must stop too (their close())
             for entry in q:
                 res = entry[1].result if type(entry[1]) is Deferred else entry[1]
                 if type(res) is StreamedAnswer:

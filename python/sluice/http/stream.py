@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterator
 
 HIGH_WATER = 1 << 20  # bytes held for a reader before the connection stops reading
 LOW_WATER = 256 << 10  # ... and reads again below this
+# A reader waiting for more than is held (read() of the whole body, read(n)
+# past what came, readline() with no newline yet) lifts the pause: it takes
+# nothing until more comes, so a pause would wait for it for ever. What it
+# may hold is then bounded by the body limit (max_stream_body).
 
 
 class BodyStream:
@@ -32,7 +36,7 @@ class BodyStream:
     a timeout, a framing error) raises ``ConnectionError`` from the reads."""
 
     __slots__ = ("_conn", "_cond", "_chunks", "_buffered", "_received", "_done", "_error", "_on_data", "_on_end")
-    __slots__ += ("_discard", "_paused")
+    __slots__ += ("_discard", "_paused", "_waiting")
 
     def __init__(self, conn=None, whole: bytes | None = None):
         self._conn = conn  # None: the whole body is given
@@ -46,6 +50,7 @@ class BodyStream:
         self._on_end: Callable[[Exception | None], None] | None = None
         self._discard = False
         self._paused = False
+        self._waiting = 0  # readers waiting for more than is held
         if whole:
             self._chunks.append(whole)
             self._buffered = self._received = len(whole)
@@ -73,7 +78,7 @@ class BodyStream:
             self._chunks.append(data)
             self._buffered += len(data)
             self._cond.notify_all()
-            pause = self._buffered > HIGH_WATER and not self._paused
+            pause = self._buffered > HIGH_WATER and not self._paused and not self._waiting
             if pause:
                 self._paused = True
         if pause:
@@ -117,7 +122,13 @@ class BodyStream:
                     "request.stream: reading would block the loop; return request.defer() and read from "
                     "another thread, or take the pieces with subscribe()"
                 )
-            self._cond.wait()
+            if self._paused:  # what is held is not enough: read on (see HIGH_WATER)
+                self._unpause()
+            self._waiting += 1
+            try:
+                self._cond.wait()
+            finally:
+                self._waiting -= 1
         if self._error is not None and not enough():
             raise ConnectionError(f"the request body was cut short: {self._error}")
         if self._discard:

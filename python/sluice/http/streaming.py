@@ -76,7 +76,11 @@ class StreamedAnswer:
 
     def push(self, block: bytes) -> bool:
         """Send block (from a thread other than the loop's); waits while the
-        backlog is over BACKLOG_MAX. False once nothing more is wanted."""
+        backlog is over BACKLOG_MAX. False once nothing more is wanted.
+        TypeError for a block that is not bytes (the producer then ends the
+        answer with it: the body is cut short)."""
+        if not isinstance(block, bytes | bytearray | memoryview):
+            raise TypeError(f"a streamed body block must be bytes, got {type(block).__name__}")
         if not block:
             return not self._stopped
         with self._cond:
@@ -91,6 +95,21 @@ class StreamedAnswer:
                 return True
         conn._loop.call_soon_threadsafe(self._take, block)
         return True
+
+    def add(self, block: bytes) -> None:
+        """A block written between the blocks of the source (WSGI's write()
+        while the iterable runs): sent in its place, from either side."""
+        conn = self._conn
+        if conn is not None and threading.get_ident() != conn._loop._thread:
+            self.push(block)
+            return
+        if not isinstance(block, bytes | bytearray | memoryview):
+            raise TypeError(f"a streamed body block must be bytes, got {type(block).__name__}")
+        if conn is None or not self._started:
+            if block:
+                self._blocks.append(block)
+        elif not self._stopped:
+            self._write(block)  # on the loop, inside _pump's next(): this block comes before the next one
 
     def end(self, error: BaseException | None = None) -> None:
         """No more blocks (error: the body is cut short)."""
@@ -188,7 +207,13 @@ class StreamedAnswer:
         except Exception as exc:
             self._end_here(exc)
             return
-        self._write(block)
+        try:
+            if not isinstance(block, bytes | bytearray | memoryview):
+                raise TypeError(f"the body's iterable yielded {type(block).__name__}, not bytes")
+            self._write(block)
+        except Exception as exc:
+            self._end_here(exc)  # the body is cut short: the connection closes
+            return
         if not self._stopped and not self._waiting:
             self._conn._loop.call_soon(self._pump)
 

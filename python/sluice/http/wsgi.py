@@ -28,14 +28,17 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 from collections.abc import Callable
 
+from ..log import log_limited
 from .request import _REC, FileResponse, Rendered, Request, header_block
 from .streaming import COLLECT_MAX, StreamedAnswer
 
 log = logging.getLogger("sluice.wsgi")
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 _DROP = _HOP | {"content-length"}  # what the server renders itself
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2
 _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH", "transfer-encoding": ""}
 _ENV_KEYS: dict[bytes, str] = {}  # a header name as it came -> its environ key ("": left out), cached
 
@@ -208,25 +211,43 @@ class WSGIHandler:
             if isinstance(result, list | tuple):
                 body = b"".join([*written, *result]) if written else b"".join(result)
             else:
+                # write() appends to `written`: blocks are added to the same list,
+                # so what the app writes while its iterable runs keeps its place
                 it = iter(result)
                 first = next((b for b in it if b), b"")  # the head waits for a first non-empty block
+                if not isinstance(first, bytes | bytearray | memoryview):
+                    raise TypeError(f"the WSGI iterable yielded {type(first).__name__}, not bytes")
                 declared = _declared_length(state) if first else None
                 if first and (declared is None or declared > COLLECT_MAX):
                     if state.status is None:
                         raise RuntimeError("the WSGI application yielded before calling start_response")
                     status = int(state.status[:3])
                     extra = header_block(_headers(state))
-                    answer = StreamedAnswer(status, extra, declared, [*written, first], source=it, close=close)
+                    written.append(first)
+                    answer = StreamedAnswer(status, extra, declared, written, source=it, close=close)
+                    state.sink = answer  # write() from now on goes to the answer, in its order
                     close = None  # the answer closes it once its body has gone
                     state.sent = True
                     return answer
-                body = b"".join([*written, first, *it])
+                if first:
+                    written.append(first)
+                for block in it:
+                    written.append(block)
+                body = b"".join(written)
         finally:
             if close is not None:
                 close()
         if state.status is None:
             raise RuntimeError("the WSGI application returned without calling start_response")
-        return Rendered(int(state.status[:3]), _header_lines(state.headers), body)
+        extra, declared = _header_lines(state.headers)
+        length = None
+        if declared is not None:
+            if declared < len(body):  # PEP 3333: no more than Content-Length allows
+                log_limited("wsgi-length", 30, "sluice: %r: the body is longer than its Content-Length", req)
+                body = body[:declared]
+            elif not body and req.method == "HEAD":  # the length the application gave (RFC 9110 §8.6)
+                length = declared
+        return Rendered(int(state.status[:3]), extra, body, length)
 
     @staticmethod
     def _file(wrapper: FileWrapper, state: _Start):
@@ -237,22 +258,27 @@ class WSGIHandler:
             size = os.fstat(fd).st_size
         except (AttributeError, OSError, io.UnsupportedOperation):
             return None
+        length = max(0, size - pos)
+        declared = _declared_length(state)
+        if declared is not None and 0 <= declared < length:  # a range served as seek + Content-Length
+            length = declared
         dup = os.dup(fd)
         wrapper.close()
-        return FileResponse(dup, pos, max(0, size - pos), int(state.status[:3]), _headers(state), close_fd=True)
+        return FileResponse(dup, pos, length, int(state.status[:3]), _headers(state), close_fd=True)
 
 
 class _Start:
     """One request's start_response (PEP 3333) and what it was given: a
     bound method of a small object costs less to make than a closure."""
 
-    __slots__ = ("status", "headers", "written", "sent")
+    __slots__ = ("status", "headers", "written", "sent", "sink")
 
     def __init__(self) -> None:
         self.status: str | None = None
         self.headers: list = []
         self.written: list[bytes] = []
         self.sent = False  # the head is on its way (a streamed answer)
+        self.sink = None  # the StreamedAnswer once streaming: write() goes there
 
     def start_response(self, status: str, headers: list, exc_info=None):
         if exc_info is not None:
@@ -265,9 +291,21 @@ class _Start:
             raise AssertionError("start_response called twice without exc_info")
         if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
             raise ValueError(f"WSGI status must be like '200 OK', got {status!r}")
+        if type(headers) is not list:
+            raise TypeError(f"WSGI response headers: a list of (name, value) tuples, not {type(headers).__name__}")
         self.status = status
         self.headers = headers
-        return self.written.append
+        return self.write
+
+    def write(self, data) -> None:
+        """PEP 3333's write(): the bytes go where the next block would."""
+        if type(data) is not bytes and not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"WSGI write() takes bytes, got {type(data).__name__}")
+        sink = self.sink
+        if sink is None:
+            self.written.append(data)
+        else:
+            sink.add(data)
 
 
 def _declared_length(state: _Start) -> int | None:
@@ -280,25 +318,43 @@ def _declared_length(state: _Start) -> int | None:
     return None
 
 
+def _check_headers(headers) -> None:
+    """PEP 3333: a list of (str, str) pairs, names HTTP tokens. Raises
+    TypeError or ValueError (the request gets a 500)."""
+    for pair in headers:
+        if type(pair) not in (tuple, list) or len(pair) != 2:  # PEP 3333 says tuple; a 2-list passes too
+            raise TypeError(f"WSGI response header {pair!r}: not a (name, value) tuple")
+        name, value = pair
+        if type(name) is not str or type(value) is not str:
+            raise TypeError(f"WSGI response header {pair!r}: name and value must be str")
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"WSGI response header name {name!r}: not an HTTP token")
+
+
 def _headers(state: _Start) -> list:
+    _check_headers(state.headers)
     return [(n, v) for n, v in state.headers if n.lower() not in _DROP]
 
 
-_BLOCKS: dict[tuple, bytes] = {}  # an application's header lists, as C takes them
+_BLOCKS: dict[tuple, tuple[bytes, int | None]] = {}  # header lists: as C takes them, declared length
 _BLOCKS_MAX = 256
 
 
-def _header_lines(headers: list) -> bytes:
-    """header_block of the headers the server does not render itself. An
-    application sends the same few header lists again and again: those of
-    str names and values are kept, by content (at most 256 of them)."""
+def _header_lines(headers: list) -> tuple[bytes, int | None]:
+    """header_block of the headers the server does not render itself, and
+    the Content-Length they declare (None: none, or not a number). An
+    application sends the same few header lists again and again: they are
+    checked once and kept, by content (at most 256 of them)."""
     try:
         key = tuple(headers)
         block = _BLOCKS.get(key)
     except TypeError:  # a list of lists, say: not a key
         key = block = None
     if block is None:
-        block = header_block([(n, v) for n, v in headers if n.lower() not in _DROP])
-        if key is not None and len(_BLOCKS) < _BLOCKS_MAX and all(type(n) is str and type(v) is str for n, v in key):
+        _check_headers(headers)
+        lines = header_block([(n, v) for n, v in headers if n.lower() not in _DROP])
+        declared = next((v for n, v in headers if n.lower() == "content-length"), None)
+        block = (lines, int(declared) if declared is not None and declared.strip().isdigit() else None)
+        if key is not None and len(_BLOCKS) < _BLOCKS_MAX:
             _BLOCKS[key] = block
     return block
