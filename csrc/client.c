@@ -438,7 +438,10 @@ int sl_bench_run(const sl_bench_config *cfg, sl_bench_result *out, struct sl_his
     out->setup_errno = setup(b);
     b->start = b->now = now_us();
     uint64_t deadline = b->start + cfg->duration_us, next_tick = b->start + TICK_US;
-    for (uint32_t i = 0; i < cfg->connections && !out->setup_errno; i++) conn_open(b, &b->conns[i]);
+    for (uint32_t i = 0; i < cfg->connections && !out->setup_errno; i++) {
+        sl_resp_init(&b->conns[i].resp, cfg->flags & SL_BENCH_HEAD); /* a HEAD's answers have no body */
+        conn_open(b, &b->conns[i]);
+    }
     if (cfg->rate_milli && !out->setup_errno) on_slot(b);
     while (!out->setup_errno) {
         uint64_t until = b->draining || deadline > next_tick ? next_tick : deadline, expirations;

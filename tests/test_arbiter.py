@@ -363,6 +363,16 @@ def test_sluice_signal_with_a_missing_or_stale_pid_file_is_a_clear_error(tmp_pat
     finally:
         other.kill()
         other.wait()
+    # a process whose command line says sluice (a recycled pid) is no master either
+    named = subprocess.Popen(["bash", "-c", "exec -a sluice-lookalike sleep 30"])
+    try:
+        stale.write_text(f"{named.pid}\n")
+        r = sluice_signal("reload", stale)
+        assert r.returncode == 1 and "not a sluice master" in r.stderr
+        assert named.poll() is None  # it was not signalled (a HUP would have ended it)
+    finally:
+        named.kill()
+        named.wait()
     garbage = tmp_path / "garbage.pid"
     garbage.write_text("hello\n")
     r = sluice_signal("reopen", garbage)

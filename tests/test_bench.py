@@ -24,17 +24,7 @@ from sluice.bench.run import BenchError, parse_duration, parse_header, parse_url
 
 from servers import ServerProcess
 
-
-def _bench_command() -> list[str]:
-    """`sluice bench` once sluice.cli registers it; the command module itself until then."""
-    from sluice.cli import main
-
-    if "bench" in getattr(main, "commands", {}):
-        return [sys.executable, "-m", "sluice.cli", "bench"]
-    return [sys.executable, "-m", "sluice.bench.cli"]
-
-
-BENCH = _bench_command()
+BENCH = [sys.executable, "-m", "sluice.cli", "bench"]
 HEARTBEAT_S = 0.25  # the server's --timeout 1 makes its workers report every 0.25 s
 
 
@@ -113,6 +103,20 @@ def test_counts_equal_what_the_server_counted_and_json_is_all_of_stdout(server):
     assert out["bytes_per_sec"] > 0 and out["bytes"] > out["requests"] * 100
     lat = out["latency_us"]
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]
+
+
+def test_head_answers_are_counted_on_kept_alive_and_closed_connections(server):
+    """A HEAD's answer has a Content-Length and no body: before, the first
+    answer of each connection was read as if its body followed (keep-alive:
+    nothing counted; --close: a read error per connection)."""
+    url = f"http://127.0.0.1:{server.port}/"
+    for extra in ((), ("--close",)):
+        args = ("-c", "2", "-d", "1s", "--method", "HEAD", *extra)
+        (out, r), delta = server_delta(server.port, lambda args=args: bench_json(url, *args))
+        assert r.returncode == 0, r.stderr
+        assert out["requests"] > 50, extra
+        assert out["requests"] == delta["requests"] == out["status"]["2xx"], extra
+        assert out["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0}, extra
 
 
 def test_404s_are_counted_as_4xx_never_as_successes(server):

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 import sluice
@@ -30,6 +31,57 @@ def test_echo_rejects_a_negative_idle_timeout():
     result = CliRunner().invoke(main, ["echo", "--idle-timeout", "-1"])
     assert result.exit_code != 0
     assert "idle-timeout" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--keepalive", "nan"],
+        ["serve", "--header-timeout", "inf"],
+        ["serve", "--timeout", "nan"],
+        ["echo", "--idle-timeout", "inf"],
+        ["serve", "--backlog", "99999999999"],
+        ["serve", "--max-body", "99999999999999999999999999"],
+    ],
+)
+def test_values_the_core_cannot_take_are_refused_naming_the_flag(args):
+    """nan, inf and numbers past the core's fields passed before, then broke
+    the workers (a traceback, or a kill-respawn loop for --timeout nan)."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert args[1] in result.output, result.output
+
+
+def test_an_app_that_is_not_callable_fails_the_boot(tmp_path):
+    (tmp_path / "notapp.py").write_text("app = 42\n")
+    for spec, words in (("notapp:app", "int is not callable"), ("notapp", "expected MODULE:ATTRIBUTE")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sluice.cli", "serve", spec, "--workers", "0", "--bind", "127.0.0.1:0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_pid_file_that_cannot_be_written_says_so(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "echo", "--workers", "1", "--bind", "127.0.0.1:0"]
+        + ["--pid-file", str(tmp_path / "no" / "such" / "dir" / "x.pid")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert "--pid-file" in proc.stderr and "cannot write it" in proc.stderr and "cannot listen" not in proc.stderr
+
+
+def test_the_installed_version_is_the_package_s():
+    from importlib.metadata import version
+
+    assert version("sluice") == sluice.__version__
 
 
 def test_echo_reports_a_port_in_use_and_exits_1():

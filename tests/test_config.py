@@ -47,6 +47,11 @@ def test_the_example_lists_every_key_and_is_valid():
         ("max-body = 0\n", 1, ["max-body"]),
         ('static = ["nope"]\n', 1, ["static", "/PREFIX=DIR"]),
         ('log_level = "loud"\n', 1, ["log_level", "loud"]),
+        ("max_body = 1.5\n", 1, ["max_body", "not an integer"]),  # was cut to 1
+        ("timeout = nan\n", 1, ["timeout", "seconds from 0"]),  # was "valid", then killed every worker
+        ("keepalive = inf\n", 1, ["keepalive", "seconds from 0"]),
+        ("backlog = 99999999999\n", 1, ["backlog", "65535"]),  # was valid, then a traceback
+        ("max_body = 99999999999999999999999999\n", 1, ["max_body"]),
     ],
 )
 def test_a_bad_file_names_the_key_its_line_and_why(tmp_path, body, line, words):
@@ -57,6 +62,13 @@ def test_a_bad_file_names_the_key_its_line_and_why(tmp_path, body, line, words):
     assert f"{f}:{line}:" in r.stderr, r.stderr
     for w in words:
         assert w in r.stderr, r.stderr
+
+
+def test_a_file_that_is_not_utf8_is_an_error_not_a_traceback(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_bytes(b'bind = "\xff\xfe"\n')
+    r = check(f)
+    assert r.returncode == 1 and "not valid TOML: not UTF-8" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_invalid_toml_is_an_error_with_its_position(tmp_path):

@@ -215,3 +215,49 @@ def test_write_rejects_non_bytes(loop):
     assert s.recv(10) == b"abcd"
     s.close()
     server.close()
+
+
+def test_a_protocol_factory_that_raises_closes_that_connection_and_serves_the_next(loop):
+    """Before, the C connection stayed open with no protocol: never read,
+    never closed, not even by the idle wheel."""
+    calls = []
+
+    def factory():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the factory failed on purpose")
+        return Echo()
+
+    server = loop.create_server(factory, "127.0.0.1", 0)
+    bad = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    bad.setblocking(False)
+    got: list[bytes] = []
+
+    def closed() -> bool:
+        try:
+            got.append(bad.recv(100))
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            got.append(b"reset")
+        return True
+
+    run_until(loop, closed)
+    assert got[-1] in (b"", b"reset")  # EOF or a reset: either way the client is not left waiting
+    assert loop.stats()["closed"]["aborted"] == 1
+    good = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    good.sendall(b"ping")
+    good.setblocking(False)
+    echoed = bytearray()
+
+    def answered() -> bool:
+        try:
+            echoed.extend(good.recv(100))
+        except BlockingIOError:
+            pass
+        return echoed == b"ping"
+
+    run_until(loop, answered)
+    bad.close()
+    good.close()
+    server.close()

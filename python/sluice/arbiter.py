@@ -667,9 +667,12 @@ class Arbiter:
         if not path:
             return
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            os.replace(tmp, path)
+        except OSError as exc:  # not an address problem: say what it is
+            raise ArbiterError(f"--pid-file {path}: cannot write it: {exc.strerror or exc}") from None
         self._pid_written = True
 
     def _apply_logging(self, cfg: Config) -> None:

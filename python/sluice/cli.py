@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -13,6 +14,27 @@ from . import __version__
 from .log import setup_logging
 
 log = logging.getLogger("sluice")
+
+MAX_SECONDS = 1_000_000.0  # about 11.6 days: more does not fit the core's millisecond fields
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds from 0 to MAX_SECONDS (nan and inf refused:
+    they passed every check before and broke the workers)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(x) or not 0 <= x <= MAX_SECONDS:
+            self.fail(f"{value!r}: seconds from 0 to {MAX_SECONDS:g} expected", param, ctx)
+        return x
+
+
+SECONDS = Seconds()
 
 
 class _Commands(click.Group):
@@ -59,10 +81,12 @@ def process_options(f):
             default=None,
             help="Worker processes [default: the number of CPUs]; 0: serve in this one process, no master.",
         ),
-        click.option("--timeout", type=float, default=30.0, show_default=True, help="Kill a worker silent this long."),
+        click.option(
+            "--timeout", type=SECONDS, default=30.0, show_default=True, help="Kill a worker silent this long (s)."
+        ),
         click.option(
             "--graceful-timeout",
-            type=float,
+            type=SECONDS,
             default=30.0,
             show_default=True,
             help="Seconds a draining worker may take before what remains is closed.",
@@ -72,7 +96,9 @@ def process_options(f):
         click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Write the master's pid here."),
         click.option("--reuse-port", is_flag=True, help="One SO_REUSEPORT socket per worker instead of one shared."),
         click.option("--preload", is_flag=True, help="Load the application in the master, before forking."),
-        click.option("--backlog", type=click.IntRange(1), default=1024, show_default=True, help="listen() backlog."),
+        click.option(
+            "--backlog", type=click.IntRange(1, 65535), default=1024, show_default=True, help="listen() backlog."
+        ),
         click.option("--error-log", default="-", show_default=True, help="Error log file ('-': stderr)."),
         click.option("--log-level", default="info", show_default=True, help="debug, info, warning or error."),
     ]
@@ -85,7 +111,7 @@ def tcp_options(f):
     f = click.option("--edge-triggered/--level-triggered", default=False, show_default=True, help="epoll mode.")(f)
     return click.option(
         "--idle-timeout",
-        type=float,
+        type=SECONDS,
         default=8.0,
         show_default=True,
         help="Close a connection silent this many seconds (0: never).",
@@ -180,20 +206,22 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="WSGI: app threads per worker.")
 @click.option("--root", type=click.Path(file_okay=False), help="Serve this directory's files (no APP).")
 @click.option("--static", "static", multiple=True, metavar="/PREFIX=DIR", help="Also serve DIR under /PREFIX.")
-@click.option("--keepalive", type=float, default=8.0, show_default=True, help="Seconds an idle connection is kept.")
-@click.option("--header-timeout", type=float, default=10.0, show_default=True, help="Seconds a request head may take.")
-@click.option("--max-body", type=click.IntRange(1), default=1 << 20, show_default=True, help="Bytes (413 above).")
+@click.option("--keepalive", type=SECONDS, default=8.0, show_default=True, help="Seconds an idle connection is kept.")
+@click.option(
+    "--header-timeout", type=SECONDS, default=10.0, show_default=True, help="Seconds a request head can take."
+)
+@click.option("--max-body", type=click.IntRange(1, 2**62), default=1 << 20, show_default=True, help="Bytes (413).")
 @click.option(
     "--max-stream-body",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 2**62),
     default=1 << 30,
     show_default=True,
     help="Bytes of a body a streaming route or threaded WSGI app reads as it comes (413 above).",
 )
-@click.option("--max-request-line", type=click.IntRange(1), default=8190, show_default=True, help="Bytes (414).")
-@click.option("--max-header-line", type=click.IntRange(1), default=8190, show_default=True, help="Bytes (431).")
-@click.option("--max-head", type=click.IntRange(1), default=65536, show_default=True, help="Header bytes (431).")
-@click.option("--max-headers", type=click.IntRange(1), default=100, show_default=True, help="Header count (431).")
+@click.option("--max-request-line", type=click.IntRange(1, 2**31), default=8190, show_default=True, help="Bytes (414).")
+@click.option("--max-header-line", type=click.IntRange(1, 2**31), default=8190, show_default=True, help="Bytes (431).")
+@click.option("--max-head", type=click.IntRange(1, 2**31), default=65536, show_default=True, help="Header bytes (431).")
+@click.option("--max-headers", type=click.IntRange(1, 65535), default=100, show_default=True, help="Headers (431).")
 @click.option("--access-log", default=None, help="Access log file ('-': stdout) [default: off].")
 @click.option("--access-log-format", type=click.Choice(["combined", "json"]), default="combined", show_default=True)
 @click.option("--status-public", is_flag=True, help="Serve /status and /metrics to every client, not only loopback.")
@@ -294,7 +322,7 @@ def _serve_config(kw: dict):
 @main.command("signal")
 @click.argument("action", type=click.Choice(["reload", "stop", "quit", "reopen", "incr", "decr"]))
 @click.option("--pid-file", type=click.Path(dir_okay=False), required=True, help="The master's pid file.")
-@click.option("--wait", type=float, default=60.0, show_default=True, help="reload: seconds to wait for new workers.")
+@click.option("--wait", type=SECONDS, default=60.0, show_default=True, help="reload: seconds to wait for new workers.")
 def signal_(action: str, pid_file: str, wait: float) -> None:
     """Signal a running master: reload (HUP), stop (INT, fast), quit (QUIT,
     graceful), reopen (USR1), incr (TTIN), decr (TTOU)."""

@@ -52,9 +52,11 @@ def _line_of(text: str, key: str) -> int | None:
 def read(path: str, command: click.Command) -> dict[str, Any]:
     """The file's values as {parameter name: converted value}."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 (byte {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -92,6 +94,8 @@ def _convert(param: click.Parameter, value: Any, ctx: click.Context) -> Any:
         return value
     if isinstance(value, bool) and not isinstance(param.type, click.types.BoolParamType):
         raise ValueError(f"{value!r} is not a {param.type.name}")
+    if isinstance(value, float) and isinstance(param.type, click.types.IntParamType):
+        raise ValueError(f"{value!r} is not an integer")  # click's int() would cut 1.5 to 1
     return param.type.convert(value, param, ctx)
 
 

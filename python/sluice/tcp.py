@@ -407,7 +407,14 @@ class Server:
         return self._idle.kicked if self._idle is not None else 0
 
     def _accept(self, c, conn_id: int) -> None:
-        protocol = self._factory()
+        try:
+            protocol = self._factory()
+        except Exception:  # no protocol: the connection cannot be served, so it is closed (not left open)
+            log_limited(
+                "protocol-factory", 40, "sluice: the protocol factory raised; closing its connection", exc_info=True
+            )
+            lib.sl_conn_close(c, lib.SL_CLOSE_ABORT, 0)
+            return
         transport = Transport(self._loop, c, conn_id, protocol, self, self._high)
         self._loop._conns[conn_id] = transport
         self.transports[transport] = None

@@ -65,6 +65,9 @@ def load_app(spec: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise AppLoadError(f"app {spec!r}: {module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        hint = "" if sep else " (expected MODULE:ATTRIBUTE)"
+        raise AppLoadError(f"app {spec!r}: {type(obj).__name__} is not callable{hint}")
     return obj
 
 
