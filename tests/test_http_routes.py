@@ -201,3 +201,19 @@ def test_a_get_route_answers_head_unless_head_has_its_own():
         assert r.status == 405 and r.headers["allow"] == "POST"
         c.send(get("/own"))
         assert c.reply().body == b"get"
+
+
+def test_no_status_leaves_status_and_metrics_to_the_app():
+    app = sluice.App()
+
+    @app.route("/status")
+    def health(req):
+        return "app ok"
+
+    with ThreadServer(ServeHandler(app, status=False)) as s, Conn(s.port) as c:
+        c.send(get("/status") + get("/metrics"))
+        assert c.reply().body == b"app ok"
+        assert c.reply().status == 404  # the app's: it has no /metrics
+    with ThreadServer(ServeHandler(app)) as s, Conn(s.port) as c:
+        c.send(get("/status"))
+        assert b"Active connections" in c.reply().body  # the default: the server's page first

@@ -225,6 +225,12 @@ def tcp(app: str, idle_timeout: float, edge_triggered: bool, **kw) -> None:
 @click.option("--access-log", default=None, help="Access log file ('-': stdout) [default: off].")
 @click.option("--access-log-format", type=click.Choice(["combined", "json"]), default="combined", show_default=True)
 @click.option("--status-public", is_flag=True, help="Serve /status and /metrics to every client, not only loopback.")
+@click.option(
+    "--status/--no-status",
+    default=True,
+    show_default=True,
+    help="Serve /status and /metrics (ahead of the app's own routes of those paths).",
+)
 @process_options
 @click.pass_context
 def serve(ctx, config, check, **kw):
@@ -314,6 +320,7 @@ def _serve_config(kw: dict):
         "access_log": access_log,
         "access_log_format": kw.pop("access_log_format"),
         "status_public": kw.pop("status_public"),
+        "status": kw.pop("status"),
     }
     cfg, single = _config(app, kw, "127.0.0.1:8080", options)
     return cfg, single, access_log

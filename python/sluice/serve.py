@@ -123,12 +123,14 @@ def metrics_text(f: dict) -> str:
 
 class ServeHandler:
     """/status, /status?format=json and /metrics (loopback clients only
-    unless status_public), static mounts by prefix, then the application."""
+    unless status_public; none with status=False, then the app has those
+    paths too), static mounts by prefix, then the application."""
 
-    def __init__(self, app, *, mounts: list | None = None, status_public: bool = False):
+    def __init__(self, app, *, mounts: list | None = None, status_public: bool = False, status: bool = True):
         self.app = app
         self.mounts = mounts or []  # [(prefix, StaticFiles)], longest prefix first
         self.status_public = status_public
+        self.status_paths = ("/status", "/metrics") if status else ()
 
     def _status_allowed(self, req: Request) -> bool:
         if self.status_public:
@@ -142,7 +144,7 @@ class ServeHandler:
 
     def wants_stream(self, req: Request) -> bool:
         path = req.path
-        if path in ("/status", "/metrics") or any(path == p or path.startswith(p + "/") for p, _ in self.mounts):
+        if path in self.status_paths or any(path == p or path.startswith(p + "/") for p, _ in self.mounts):
             return False
         return bool(self.app.wants_stream(req))
 
@@ -155,13 +157,12 @@ class ServeHandler:
         return {
             path: table
             for path, table in routes().items()
-            if path not in ("/status", "/metrics")
-            and not any(path == p or path.startswith(p + "/") for p, _ in self.mounts)
+            if path not in self.status_paths and not any(path == p or path.startswith(p + "/") for p, _ in self.mounts)
         }
 
     def __call__(self, req: Request) -> Any:
         path = req.path
-        if path in ("/status", "/metrics"):
+        if path in self.status_paths:
             if not self._status_allowed(req):
                 return 403, [], "forbidden: status is served to loopback clients only\n"
             f = status_figures()
@@ -264,9 +265,10 @@ def serve_builder(loop, sockets, app, options: dict) -> list:
     access_fmt = opts.pop("access_log_format", "combined")
     use_access = opts.pop("access_log", None)
     status_public = opts.pop("status_public", False)
+    status = opts.pop("status", True)
     server = HTTPServer(
         loop,
-        ServeHandler(handler, mounts=mounts, status_public=status_public),
+        ServeHandler(handler, mounts=mounts, status_public=status_public, status=status),
         sock=sockets,
         access_log=access_logger(access_fmt) if use_access else None,
         **opts,
