@@ -238,6 +238,19 @@ static const char *field_line(const unsigned char *buf, size_t ls, size_t end, s
     return NULL;
 }
 
+/* A Host value (RFC 9110 §7.2: uri-host [":" port]): reg-name, IPv4 or an
+ * IP-literal in brackets, so unreserved, sub-delims, '%', ':', '[' and ']'
+ * only. Empty is allowed (a target without authority). */
+static int valid_host(const unsigned char *v, const unsigned char *ve) {
+    for (; v < ve; v++) {
+        unsigned char c = *v;
+        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') continue;
+        if (c >= '0' && c <= '9') continue;
+        if (!memchr("-._~!$&'()*+,;=%:[]", c, 19)) return 0;
+    }
+    return 1;
+}
+
 /* The headers the parser itself acts on. */
 static int header_semantics(sl_http_request *r, const unsigned char *name, size_t nlen,
                             const unsigned char *v, const unsigned char *ve, const unsigned char *buf) {
@@ -248,6 +261,7 @@ static int header_semantics(sl_http_request *r, const unsigned char *name, size_
     case 4:
         if (!ieq(name, 4, "host")) break;
         if (r->flags & SL_HTTP_F_HAS_HOST) return fail(r, 400, "more than one Host");
+        if (!valid_host(v, ve)) return fail(r, 400, "invalid Host"); /* RFC 9112 §3.2: a MUST */
         r->flags |= SL_HTTP_F_HAS_HOST;
         if (r->target_form == SL_HTTP_FORM_ORIGIN || r->target_form == SL_HTTP_FORM_ASTERISK) {
             r->authority_off = (uint32_t)(v - buf);

@@ -335,3 +335,13 @@ def test_a_lingering_close_ends_after_the_linger_time_even_if_the_client_stays(s
         lingered = time.monotonic() - t0
         assert not server.server.transports  # ...and closed after lingering
         assert 1.0 < lingered < 6  # linger 2 s (keepalive is 30 s here)
+
+
+def test_an_invalid_host_is_400_and_the_server_goes_on(server):
+    with Conn(server.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: a b/c@d\r\n\r\n")
+        r = c.reply()
+        assert r.status == 400 and b"invalid Host" in r.body
+    with Conn(server.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n")
+        assert c.reply().status == 200

@@ -257,3 +257,13 @@ def test_a_bad_header_name_gets_a_500_and_the_connection_goes_on():
             assert c.reply().status == 500, bad
         c.send(get("/head"))
         assert c.reply().status == 200
+
+
+def test_a_header_name_with_an_underscore_does_not_reach_the_environ():
+    """X_Foo would be HTTP_X_FOO, like X-Foo: a header a proxy filters by
+    its name could get past it."""
+    with ThreadServer(WSGIHandler(env_app)) as s, Conn(s.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX_Foo: spoofed\r\n\r\n")
+        assert json.loads(c.reply().body)["HTTP_X_FOO"] is None
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX_Foo: spoofed\r\nX-Foo: real\r\n\r\n")
+        assert json.loads(c.reply().body)["HTTP_X_FOO"] == "real"

@@ -665,6 +665,23 @@ TEST(http_parse_transfer_encoding_other_than_chunked_is_501) {
     CHECK_STATUS("POST /" H11 "Transfer-Encoding: Chunked , \r\n\r\n0\r\n\r\n", 0);
 }
 
+/* RFC 9112 §3.2: a Host with an invalid value is 400 (a MUST) */
+TEST(http_parse_an_invalid_host_is_400) {
+    static const char *bad[] = {"a b", "a/b", "user@h", "h?x", "h#f", "h\\x", "h\"x", "h<x>"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+        CHECK_STATUS(req, 400);
+    }
+    static const char *good[] = {"example.com",           "h:8080", "[::1]:80", "127.0.0.1",
+                                 "xn--bcher-kva.example", ""};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
+        CHECK_STATUS(req, 0);
+    }
+}
+
 /* RFC 9112 §6.3: chunked, then another coding: the length cannot be known */
 TEST(http_parse_chunked_not_the_final_coding_is_400) {
     CHECK_STATUS("POST /" H11 "Transfer-Encoding: chunked, gzip\r\n\r\n", 400);

@@ -47,7 +47,10 @@ def _env_key(name: bytes) -> str:
     text = name.decode("latin-1").lower()
     key = _SPECIAL.get(text)
     if key is None:
-        key = "HTTP_" + text.upper().replace("-", "_")
+        # X_Foo would read as X-Foo's HTTP_X_FOO (a header a proxy filters by
+        # name getting past it): names with "_" are left out, as nginx and
+        # gunicorn do
+        key = "" if "_" in text else "HTTP_" + text.upper().replace("-", "_")
     if len(_ENV_KEYS) < 1000:
         _ENV_KEYS[name] = key
     return key
