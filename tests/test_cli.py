@@ -114,3 +114,11 @@ def test_console_script_is_installed():
     proc = subprocess.run(["sluice", "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
     assert "echo" in proc.stdout
+
+
+def test_a_port_out_of_range_is_named_as_such():
+    result = CliRunner().invoke(main, ["echo", "--bind", "127.0.0.1:70000"])
+    assert result.exit_code == 2
+    assert "port 70000" in result.output and "out of range" in result.output
+    result = CliRunner().invoke(main, ["echo", "--bind", "127.0.0.1:²"])  # isdigit(), but no int
+    assert result.exit_code == 2 and "expected HOST:PORT" in result.output

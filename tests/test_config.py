@@ -64,6 +64,25 @@ def test_a_bad_file_names_the_key_its_line_and_why(tmp_path, body, line, words):
         assert w in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ('app = "nosuch_module_here:app"\n', ["cannot import 'nosuch_module_here'"]),
+        ('error_log = "/no/such/dir/e.log"\n', ["--error-log", "no such directory"]),
+        ('pid_file = "/no/such/dir/x.pid"\n', ["--pid-file", "no such directory"]),
+    ],
+)
+def test_check_finds_what_a_start_would_meet(tmp_path, body, words):
+    """The values were valid, the start would fail: -t says so (it said
+    "valid" before)."""
+    f = tmp_path / "c.toml"
+    f.write_text(body)
+    r = check(f)
+    assert r.returncode == 1, r.stdout
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
 def test_a_file_that_is_not_utf8_is_an_error_not_a_traceback(tmp_path):
     f = tmp_path / "bad.toml"
     f.write_bytes(b'bind = "\xff\xfe"\n')

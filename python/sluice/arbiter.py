@@ -94,8 +94,10 @@ class Config:
 def parse_bind(bind: str) -> tuple[str, int]:
     """'HOST:PORT', '[V6]:PORT' or ':PORT' -> (host, port)."""
     host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()):  # "²".isdigit(), but int() refuses it
         raise ValueError(f"bind: expected HOST:PORT, got {bind!r}")
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"bind: port {port} of {bind!r} is out of range 0-65535")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
 

@@ -257,9 +257,12 @@ def serve(ctx, config, check, **kw):
 
     if check:
         try:
-            load()
+            cfg, _, access_log = load()
+            problem = _check_startable(cfg, access_log)
         except click.BadParameter as exc:
-            click.echo(f"sluice: configuration: {exc.message}", err=True)
+            problem = exc.message
+        if problem:
+            click.echo(f"sluice: configuration: {problem}", err=True)
             sys.exit(1)
         click.echo(f"sluice: configuration {'in ' + config if config else 'from the flags'} is valid")
         return
@@ -270,6 +273,22 @@ def serve(ctx, config, check, **kw):
         raise click.BadParameter(f"--access-log: {exc}") from None
     what = f"http server ({cfg.app})" if cfg.app else f"http server ({cfg.options['root'] or 'the bundled site'})"
     _serve(what, cfg, single, serve_builder, loader=lambda: load()[0])
+
+
+def _check_startable(cfg, access_log: str | None) -> str | None:
+    """What the values alone do not show but a start would meet: the app
+    imports and is callable, the files to write have a directory. None: ok."""
+    from .worker import AppLoadError, load_app
+
+    for flag, path in (("--error-log", cfg.error_log), ("--access-log", access_log), ("--pid-file", cfg.pid_file)):
+        if path and path != "-" and not Path(path).resolve().parent.is_dir():
+            return f"{flag} {path}: no such directory {str(Path(path).resolve().parent)!r}"
+    if cfg.app:
+        try:
+            load_app(cfg.app)
+        except AppLoadError as exc:
+            return str(exc)
+    return None
 
 
 @main.command("check-config")

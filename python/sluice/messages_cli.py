@@ -12,6 +12,7 @@ from cli.py.
 from __future__ import annotations
 
 import os
+import socket
 import statistics
 import sys
 import time
@@ -134,7 +135,9 @@ class _Run:
 
     def connect_failed(self, exc: Exception) -> None:
         errno = getattr(exc, "errno", None)
-        self.finish(f"cannot connect to {self.address}: {os.strerror(errno) if errno else exc}")
+        # a socket.gaierror's errno is an EAI_ code (negative), not one os.strerror knows
+        why = exc.strerror if isinstance(exc, socket.gaierror) else os.strerror(errno) if errno else exc
+        self.finish(f"cannot connect to {self.address}: {why}")
 
     def timed_out(self, timeout: float) -> None:
         self.finish(f"only {len(self.round_trips)} of {len(self.payloads)} frames came back within {timeout:g} s")
