@@ -122,3 +122,10 @@ def test_a_port_out_of_range_is_named_as_such():
     assert "port 70000" in result.output and "out of range" in result.output
     result = CliRunner().invoke(main, ["echo", "--bind", "127.0.0.1:²"])  # isdigit(), but no int
     assert result.exit_code == 2 and "expected HOST:PORT" in result.output
+
+
+def test_a_pid_file_without_a_master_is_refused_not_ignored(tmp_path):
+    result = CliRunner().invoke(main, ["echo", "--workers", "0", "--pid-file", str(tmp_path / "x.pid")])
+    assert result.exit_code == 2
+    assert "--pid-file" in result.output and "--workers 0" in result.output
+    assert not (tmp_path / "x.pid").exists()

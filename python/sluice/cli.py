@@ -91,8 +91,20 @@ def process_options(f):
             show_default=True,
             help="Seconds a draining worker may take before what remains is closed.",
         ),
-        click.option("--max-requests", type=click.IntRange(0), default=0, help="Recycle a worker after about N."),
-        click.option("--max-requests-jitter", type=click.IntRange(0), default=0, help="Spread recycling by up to J."),
+        click.option(
+            "--max-requests",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help="Recycle a worker after about N (0: never).",
+        ),
+        click.option(
+            "--max-requests-jitter",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help="Spread recycling by up to J.",
+        ),
         click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Write the master's pid here."),
         click.option("--reuse-port", is_flag=True, help="One SO_REUSEPORT socket per worker instead of one shared."),
         click.option("--preload", is_flag=True, help="Load the application in the master, before forking."),
@@ -122,6 +134,9 @@ def _config(app: str | None, kw: dict, default_bind: str, options: dict):
     from .arbiter import Config, default_workers
 
     workers = kw.pop("workers")
+    if workers == 0 and kw.get("pid_file"):
+        # it would be silently unused: the pid file names a master, and -w 0 has none
+        raise click.BadParameter("--pid-file names a master's pid; --workers 0 runs none (use --workers 1 or more)")
     binds = list(kw.pop("binds")) or [default_bind]
     cfg = Config(binds=binds, app=app, workers=workers or default_workers(), options=options, **kw)
     try:

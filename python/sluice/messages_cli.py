@@ -171,7 +171,13 @@ class _Run:
     show_default=True,
     help="Message type of the frames.",
 )
-@click.option("--size", type=click.IntRange(0, 2**32 - 1), default=64, show_default=True, help="Payload bytes.")
+@click.option(
+    "--size",
+    type=click.IntRange(0, MAX_PAYLOAD_LIMIT),
+    default=64,
+    show_default=True,
+    help="Payload bytes (a server takes at most its --max-payload).",
+)
 @click.option("--stdin", "from_stdin", is_flag=True, help="One frame per line of standard input instead of --count.")
 @click.option(
     "--timeout",
