@@ -51,6 +51,25 @@ def test_files_index_mime_and_head(site):
     assert fetch(s.port, get("/link-in")).body == b"0123456789"  # a symlink inside the root is fine
 
 
+def test_a_directory_without_its_slash_is_redirected_and_a_file_with_one_is_not_found(site):
+    """As nginx: /sub answers 301 to /sub/ (the index's relative links then
+    resolve inside it), the query kept; /a.txt/ is no file."""
+    s, _ = site
+    r = fetch(s.port, get("/sub?x=1"), head_only=True)
+    assert r.status == 301 and r.headers["location"] == "/sub/?x=1"
+    assert fetch(s.port, get("/sub/")).body == b"sub home"
+    assert fetch(s.port, get("/a.txt/")).status == 404
+    assert fetch(s.port, get("/empty")).status == 301  # then 404: no listing
+
+
+def test_a_mount_s_own_path_is_redirected_to_its_slash(tmp_path):
+    (tmp_path / "index.html").write_text("mounted")
+    with ThreadServer(StaticFiles(str(tmp_path), prefix="/docs")) as s:
+        r = fetch(s.port, get("/docs"), head_only=True)
+        assert r.status == 301 and r.headers["location"] == "/docs/"
+        assert fetch(s.port, get("/docs/")).body == b"mounted"
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -1,6 +1,7 @@
 """Static files: ``StaticFiles(root)`` is a handler that serves a directory.
 
-GET and HEAD; index.html for a directory (no listings); MIME types from the
+GET and HEAD; index.html for a directory (no listings; 301 to add a missing
+trailing slash, 404 for a file with one); MIME types from the
 standard ``mimetypes``; ``ETag`` with ``If-None-Match`` and
 ``Last-Modified`` with ``If-Modified-Since`` (304); one ``Range`` (206, or
 416); the body goes out with sendfile from C. An open-file cache keeps hot
@@ -57,6 +58,9 @@ def _not_found():
     return 404, [], "not found\n"
 
 
+SLASH = "/"  # resolve's answer for a directory asked for without its trailing slash (a 301 to it)
+
+
 class StaticFiles:
     def __init__(self, root: str, *, prefix: str = "", index: str = "index.html"):
         self.root = os.path.realpath(root)
@@ -81,12 +85,16 @@ class StaticFiles:
         return path
 
     def resolve_now(self, url_path: str) -> str | None:
-        """The file for a (decoded) URL path, or None when refused or missing."""
+        """The file for a (decoded) URL path, None when refused or missing,
+        or SLASH for a directory named without its trailing slash (its
+        index's relative links would resolve against the parent)."""
         if "\0" in url_path:
             return None
+        bare = False  # the mount's own path, without its slash
         if self.prefix:
             if url_path != self.prefix and not url_path.startswith(self.prefix + "/"):
                 return None
+            bare = url_path == self.prefix
             url_path = url_path[len(self.prefix) :] or "/"
         # as latin-1 from the request; file names are UTF-8 bytes
         try:
@@ -101,9 +109,13 @@ class StaticFiles:
         if real != self.root and not real.startswith(self.root + os.sep):
             return None  # a symlink (or ..) out of the root
         if os.path.isdir(real):
+            if bare or not url_path.endswith("/"):
+                return SLASH
             real = os.path.join(real, self.index)
             if not os.path.isfile(real):
                 return None  # no directory listings
+        elif url_path.endswith("/"):
+            return None  # a file is not a directory: /a.txt/ is not /a.txt
         return real if os.path.isfile(real) else None
 
     def _entry(self, path: str) -> _Entry | None:
@@ -164,6 +176,10 @@ class StaticFiles:
         path = self.resolve(req.path)
         if path is None:
             return _not_found()
+        if path == SLASH:
+            raw = req._origin()
+            p, q, query = raw.partition("?")
+            return 301, [("Location", p + "/" + q + query)], "moved: the directory's address ends with /\n"
         e = self._entry(path)
         if e is None:
             return _not_found()
