@@ -29,6 +29,8 @@ on the common side; each such place is marked "h11:" or "ours:" in the generator
   1.1, as h11 does); h11 takes all of them. None is generated;
 - h11 merges repeated Content-Length headers of one value into one (and rewrites "5, 5" as
   "5"); we keep every line. So at most one Content-Length line, with one value, is generated;
+- h11 takes any Host value; we refuse one with characters a host cannot have (400: RFC 9112 §3.2
+  says MUST). None is generated;
 - h11 lower-cases the value of Transfer-Encoding; that one value is compared case-insensitively.
 
 Trailers are generated and must be consumed, but are not compared: the C parser checks and drops
@@ -121,7 +123,9 @@ def _origin_form(rng: random.Random) -> str:
 def _host(rng: random.Random) -> str:
     pick = rng.randrange(4)
     if pick == 0:
-        host = ".".join(_token(rng, 1, 8).lower().strip("!#$%&'*+.^_`|~") or "a" for _ in range(rng.randint(1, 3)))
+        # ours: reg-name characters only (RFC 3986: unreserved, sub-delims); h11 takes any token
+        chars = "abcdefghijklmnopqrstuvwxyz0123456789-_~!$&'()*+,;="
+        host = ".".join("".join(rng.choice(chars) for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(1, 3)))
     elif pick == 1:
         host = ".".join(str(rng.randrange(256)) for _ in range(4))
     elif pick == 2:
