@@ -763,3 +763,67 @@ def test_ten_thousand_clients_and_exactly_the_1000_silent_are_kicked_after_a_who
     assert max(idle_for) <= timeout + timeout / 8 + 5.0
     assert re.search(r"stopping: 10000 connections served, 1000 closed idle", log), log[-2000:]
     assert len(re.findall(r"closing an idle connection", log)) == 1000  # each kick logged at debug
+
+
+def test_a_peer_that_sends_but_never_reads_is_held_back_not_buffered(loop):
+    """Its answers past the high-water mark pause reading its frames (as the
+    HTTP layer does), so the server's output for it stays bounded: before,
+    an echo server queued hundreds of MB for such a client until the pool
+    was spent and another connection was closed."""
+    served = Served(loop)
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    one = frame(0x10, b"x" * 65536)
+    sent = 0
+    stalled = 0
+    for _ in range(20000):  # bounded: the server must stop taking long before 1.3 GB
+        try:
+            sent += sock.send(one)
+            stalled = 0
+        except BlockingIOError:
+            stalled += 1
+            if stalled > 200:
+                break  # the server has stopped reading us
+        loop.run_once(0.005)
+    transport = next(iter(served.server.transports))
+    assert stalled > 200, f"the server kept reading: {sent} bytes taken"
+    assert transport.get_write_buffer_size() < 16 << 20, transport.get_write_buffer_size()
+    assert sent < 64 << 20
+    other = Peer(served.port)  # the others are served meanwhile
+    other.send(frame(0x11, b"still here"))
+    run_until(loop, lambda: other.frames() == [(0x11, 0, b"still here")])
+    other.close()
+    sock.close()
+
+
+@pytest.mark.parametrize("interval", [float("nan"), float("inf"), 0, -1])
+def test_a_client_refuses_an_interval_that_is_not_a_finite_positive_number(loop, interval):
+    with pytest.raises(ValueError, match="interval"):
+        MessageClient(loop, "127.0.0.1", 1, interval=interval)
+
+
+def test_a_port_past_65535_is_refused_not_wrapped(loop):
+    """getaddrinfo takes 65536 + p as p: the client would reach another port."""
+    with pytest.raises(ValueError, match="port"):
+        MessageClient(loop, "127.0.0.1", 65536 + 9)
+
+
+def test_send_takes_strided_views_and_names_a_str(loop):
+    answers: list = []
+    router = Router()
+
+    @router.on(0x10)
+    def strided(conn, payload):
+        conn.send(0x10, memoryview(b"a-b-c-")[::2])  # not contiguous: copied, sent
+        try:
+            conn.send(0x11, "text")
+        except TypeError as exc:
+            answers.append(str(exc))
+
+    served = Served(loop, router)
+    peer = Peer(served.port)
+    peer.send(frame(0x10))
+    run_until(loop, lambda: peer.frames() == [(0x10, 0, b"abc")])
+    assert answers and "not str" in answers[0]
+    peer.close()

@@ -203,7 +203,10 @@ class MessageConnection(Protocol):
             self._write(type, flags, payload)
             return
         header = _HEADER_FLAGS(_MAGIC, _VERSION, type, flags, 0, n) if flags else _HEADER(_PREFIX[type], n)
-        out.append(header + payload)  # a copy: the payload may be a view that ends with the call
+        try:
+            out.append(header + payload)  # a copy: the payload may be a view that ends with the call
+        except TypeError:  # a strided view: _write copies it (try costs nothing until it raises)
+            self._write(type, flags, payload)
 
     def close(self) -> None:
         if self._out:
@@ -226,6 +229,15 @@ class MessageConnection(Protocol):
         self._transport = transport
         if self._ctx.on_connect is not None:
             self._ctx.on_connect(self)
+
+    def pause_writing(self) -> None:
+        # The peer is not taking its answers (past the high-water mark): stop
+        # reading its frames until it does, so a client that only sends
+        # cannot make the server queue answers until the pool is spent.
+        self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._partial = 0
@@ -308,6 +320,14 @@ class MessageConnection(Protocol):
 
     def _write(self, kind: int, flags: int, payload) -> None:
         tp = type(payload)
+        if tp is not bytes and tp is not memoryview and tp is not bytearray:
+            if isinstance(payload, str):
+                raise TypeError("send: the payload must be bytes-like, not str (encode it)")
+            payload = memoryview(payload)
+            tp = memoryview
+        if tp is memoryview and not payload.contiguous:
+            payload = payload.tobytes()  # a strided view: copied once, as C takes contiguous bytes
+            tp = bytes
         n = len(payload) if tp is bytes else payload.nbytes if tp is memoryview else memoryview(payload).nbytes
         header = _HEADER_FLAGS(_MAGIC, _VERSION, kind, flags, 0, n) if flags else _HEADER(_PREFIX[kind], n)
         out = self._out
@@ -491,8 +511,8 @@ class MessageClient:
         random: Callable[[], float] = _random.random,
         clock: Callable[[], float] = time.monotonic,
     ):
-        if interval <= 0:
-            raise ValueError("interval: must be a positive number of seconds")
+        if not interval > 0 or interval == float("inf"):  # nan and inf too: every connection failed in its setup
+            raise ValueError("interval: must be a positive, finite number of seconds")
         if misses < 1:
             raise ValueError("misses: must be at least 1")
         self.loop = loop
