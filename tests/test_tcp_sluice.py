@@ -261,3 +261,28 @@ def test_a_protocol_factory_that_raises_closes_that_connection_and_serves_the_ne
     bad.close()
     good.close()
     server.close()
+
+
+def test_the_echo_server_stops_reading_a_client_that_does_not_read(loop):
+    from sluice.echo import EchoProtocol
+
+    server = loop.create_server(EchoProtocol, "127.0.0.1", 0)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    chunk = b"x" * 65536
+    sent = stalled = 0
+    for _ in range(20000):  # bounded; the server must stop taking long before that
+        try:
+            sent += sock.send(chunk)
+            stalled = 0
+        except BlockingIOError:
+            stalled += 1
+            if stalled > 200:
+                break
+        loop.run_once(0.005)
+    assert stalled > 200, f"the server kept reading: {sent} bytes taken"
+    (transport,) = server.transports
+    assert transport.get_write_buffer_size() < 16 << 20
+    sock.close()
+    server.close()

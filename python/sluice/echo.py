@@ -19,6 +19,14 @@ class EchoProtocol(Protocol):
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)
 
+    # A client that sends but does not read: stop reading it while its echo
+    # waits past the high-water mark (its output would grow without bound).
+    def pause_writing(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
     def stop_requested(self) -> None:
         # During a drain, each connection closes right after its next echo
         # has left: a client with one message in flight gets its answer,
