@@ -46,7 +46,15 @@ static int check_header(const unsigned char *p, size_t have, uint32_t max, uint6
     if ((have > 6 && p[6] != 0) || (have > 7 && p[7] != 0)) return SL_FRAME_BAD_RESERVED;
     uint64_t n = 0;
     for (size_t i = 8; i < SL_FRAME_HEADER; i++) n = n << 8 | (i < have ? p[i] : 0);
-    if (n > max) return SL_FRAME_TOO_BIG;
+    /* n is a lower bound until the header is whole: the first length byte
+     * that lifts it over the limit decides. A heartbeat's limit is the
+     * lower of its own and max (the same byte may prove both: the
+     * heartbeat's is named). */
+    if (have > 3 && (p[3] == SL_FRAME_PING || p[3] == SL_FRAME_PONG) && SL_FRAME_HEARTBEAT_MAX < max) {
+        if (n > SL_FRAME_HEARTBEAT_MAX) return SL_FRAME_BIG_HEARTBEAT;
+    } else if (n > max) {
+        return SL_FRAME_TOO_BIG;
+    }
     *least = n;
     return 0;
 }
@@ -99,6 +107,8 @@ const char *sl_frame_error_name(int code) {
         return "reserved bytes not zero";
     case SL_FRAME_TOO_BIG:
         return "frame too big";
+    case SL_FRAME_BIG_HEARTBEAT:
+        return "heartbeat payload over 64 bytes";
     default:
         return "unknown frame error";
     }

@@ -29,11 +29,13 @@
 #define SL_FRAME_APP_MIN 16
 
 /* sl_frame_scan's errors, in header order: the first bad byte decides. */
-#define SL_FRAME_BAD_MAGIC -1    /* bytes 0-1 are not 'S' 'L' */
-#define SL_FRAME_BAD_VERSION -2  /* byte 2 is not SL_FRAME_VERSION */
-#define SL_FRAME_BAD_TYPE -3     /* byte 3 is a reserved type */
-#define SL_FRAME_BAD_RESERVED -4 /* bytes 6-7 are not zero */
-#define SL_FRAME_TOO_BIG -5      /* the payload length is over the maximum */
+#define SL_FRAME_BAD_MAGIC -1     /* bytes 0-1 are not 'S' 'L' */
+#define SL_FRAME_BAD_VERSION -2   /* byte 2 is not SL_FRAME_VERSION */
+#define SL_FRAME_BAD_TYPE -3      /* byte 3 is a reserved type */
+#define SL_FRAME_BAD_RESERVED -4  /* bytes 6-7 are not zero */
+#define SL_FRAME_TOO_BIG -5       /* the payload length is over the maximum */
+#define SL_FRAME_BIG_HEARTBEAT -6 /* a PING or PONG of more than SL_FRAME_HEARTBEAT_MAX bytes */
+#define SL_FRAME_HEARTBEAT_MAX 64 /* a heartbeat's payload, at most */
 
 /* One decoded frame: its payload is buf[off .. off + len) of the buffer that
  * was scanned (off counts from that buffer's start). 12 bytes. */

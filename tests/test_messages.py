@@ -827,3 +827,13 @@ def test_send_takes_strided_views_and_names_a_str(loop):
     run_until(loop, lambda: peer.frames() == [(0x10, 0, b"abc")])
     assert answers and "not str" in answers[0]
     peer.close()
+
+
+def test_a_big_heartbeat_is_refused_on_its_header_without_waiting_for_its_payload(loop):
+    served = Served(loop)
+    peer = Peer(served.port)
+    peer.send(frame(0x10, b"one") + HEADER.pack(b"SL", 1, PING, 0, 0, 1 << 20))  # no payload follows
+    run_until(loop, lambda: peer.poll().eof and served.reasons)
+    assert peer.frames() == [(0x10, 0, b"one")]
+    assert served.reasons == ["protocol error"]
+    peer.close()

@@ -49,7 +49,7 @@ static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int valid_rc(int rc) { return rc <= 0 && rc >= SL_FRAME_TOO_BIG; }
+static int valid_rc(int rc) { return rc <= 0 && rc >= SL_FRAME_BIG_HEARTBEAT; }
 
 /* frame.h's rule, written out again: the header's bytes in offset order,
  * the first bad one decides, and a length is too big as soon as the length
@@ -71,7 +71,10 @@ static int first_bad_byte(const unsigned char *h, size_t have, uint32_t limit, s
             rc = c ? SL_FRAME_BAD_RESERVED : 0;
         else if (j >= 8) {
             least |= (uint64_t)c << (8 * (SL_FRAME_HEADER - 1 - j));
-            rc = least > limit ? SL_FRAME_TOO_BIG : 0;
+            if ((h[3] == SL_FRAME_PING || h[3] == SL_FRAME_PONG) && SL_FRAME_HEARTBEAT_MAX < limit)
+                rc = least > SL_FRAME_HEARTBEAT_MAX ? SL_FRAME_BIG_HEARTBEAT : 0;
+            else
+                rc = least > limit ? SL_FRAME_TOO_BIG : 0;
         }
         if (rc) {
             *proved_by = j + 1;
@@ -92,6 +95,7 @@ static void check_frames(const unsigned char *buf, size_t len, uint32_t max, con
         CHECK(f[i].off <= len && f[i].len <= len - f[i].off);
         CHECK(f[i].len <= limit && f[i].pad == 0);
         CHECK(f[i].type != 0 && (f[i].type <= SL_FRAME_PONG || f[i].type >= SL_FRAME_APP_MIN));
+        CHECK(f[i].type >= SL_FRAME_APP_MIN || f[i].len <= SL_FRAME_HEARTBEAT_MAX);
         const unsigned char *h = buf + pos;
         CHECK(be32(h + 8) == f[i].len && h[3] == f[i].type && (unsigned)(h[4] << 8 | h[5]) == f[i].flags);
         char again[SL_FRAME_HEADER];

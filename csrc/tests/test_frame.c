@@ -59,6 +59,8 @@ static stream make_stream(size_t nframes, uint32_t max_len, uint32_t seed) {
         w->type = random_type();
         w->flags = (uint16_t)rng();
         w->len = rng() % (max_len + 1);
+        if (w->type < SL_FRAME_APP_MIN && w->len > SL_FRAME_HEARTBEAT_MAX)
+            w->len %= SL_FRAME_HEARTBEAT_MAX + 1;
         w->pad = 0;
         s.len += sl_frame_encode_header(s.bytes + s.len, w->type, w->flags, w->len);
         w->off = (uint32_t)s.len;
@@ -327,6 +329,28 @@ TEST(frame_max_payload_is_accepted_and_one_more_is_too_big) {
     CHECK_EQ_U(sl_frame_need(buf, SL_FRAME_HEADER), (size_t)UINT32_MAX + SL_FRAME_HEADER);
 }
 
+/* A PING or PONG over SL_FRAME_HEARTBEAT_MAX is refused on its header: the
+ * payload is never waited for (nor held). */
+TEST(frame_a_big_heartbeat_is_refused_on_its_header) {
+    char h[SL_FRAME_HEADER + SL_FRAME_HEARTBEAT_MAX];
+    memset(h, 'p', sizeof h);
+    for (unsigned type = SL_FRAME_PING; type <= SL_FRAME_PONG; type++) {
+        sl_frame_encode_header(h, type, 0, SL_FRAME_HEARTBEAT_MAX + 1);
+        scan_result r = scan_copy(h, SL_FRAME_HEADER, 0, 4);
+        CHECK(r.rc == SL_FRAME_BIG_HEARTBEAT && r.n == 0 && r.consumed == 0);
+        r = scan_copy(h, 10, 0, 4); /* bytes 8-9 are 0 here: 65 shows at byte 11 */
+        CHECK_EQ_I(r.rc, 0);
+        sl_frame_encode_header(h, type, 0, 1u << 16); /* proved by byte 9, under the 1 MiB maximum */
+        CHECK_EQ_I(scan_copy(h, 10, 0, 4).rc, SL_FRAME_BIG_HEARTBEAT);
+        sl_frame_encode_header(h, type, 0, SL_FRAME_HEARTBEAT_MAX); /* at the limit: a frame */
+        r = scan_copy(h, sizeof h, 0, 4);
+        CHECK(r.rc == 0 && r.n == 1 && r.consumed == sizeof h);
+    }
+    sl_frame_encode_header(h, SL_FRAME_APP_MIN, 0,
+                           SL_FRAME_HEARTBEAT_MAX + 1); /* an app frame may be bigger */
+    CHECK_EQ_I(scan_copy(h, SL_FRAME_HEADER, 0, 4).rc, 0);
+}
+
 TEST(frame_error_names_are_distinct_and_never_null) {
     int codes[] = {0,
                    SL_FRAME_BAD_MAGIC,
@@ -334,6 +358,7 @@ TEST(frame_error_names_are_distinct_and_never_null) {
                    SL_FRAME_BAD_TYPE,
                    SL_FRAME_BAD_RESERVED,
                    SL_FRAME_TOO_BIG,
+                   SL_FRAME_BIG_HEARTBEAT,
                    -99};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
@@ -367,7 +392,7 @@ TEST(frame_mutated_input_gives_defined_answers) {
         uint32_t max = rng() % 3 ? 64 : 0;
         size_t cap = 1 + rng() % 64;
         scan_result r = scan_copy(buf, len, max, cap);
-        int defined = r.rc <= 0 && r.rc >= SL_FRAME_TOO_BIG && r.n <= cap && r.consumed <= len;
+        int defined = r.rc <= 0 && r.rc >= SL_FRAME_BIG_HEARTBEAT && r.n <= cap && r.consumed <= len;
         CHECKF(defined, "round %u: rc %d n %zu consumed %zu", round, r.rc, r.n, r.consumed);
         size_t end = 0;
         for (size_t i = 0; i < r.n && defined; i++) {
