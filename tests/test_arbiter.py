@@ -225,6 +225,56 @@ def test_a_reload_whose_application_fails_to_import_leaves_the_old_workers(tmp_p
         server.stop()
 
 
+def test_after_a_failed_reload_a_replaced_worker_does_not_stop_the_server(tmp_path):
+    """The code on disk is broken (the reload said so): a worker that dies
+    and whose replacement cannot import it leaves the others serving, and
+    the replacement is retried with the crash backoff until the code is
+    fixed. Before, the master stopped with exit 3: a whole outage."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    good = "from apps.lineproto import LineEcho\n"
+    (app_dir / "myapp.py").write_text(good)
+    pid_file = tmp_path / "sluice.pid"
+    with tcp_server("--pid-file", str(pid_file), app="myapp:LineEcho", env=env(app_dir)) as server:
+        wait_until(lambda: server.log().count(" serving (slot ") == 2)
+        (app_dir / "myapp.py").write_text("raise ImportError('broken by the test')\n")
+        assert sluice_signal("reload", pid_file).returncode == 1
+        victim = sorted(children(server.proc.pid))[0]
+        os.kill(victim, signal.SIGKILL)
+        server.wait_log(r"replacement worker failed to boot: .*broken by the test; the others serve")
+        assert server.alive()
+        assert request(server.port) == b"hello\n"  # the other old worker
+        (app_dir / "myapp.py").write_text(good)  # fixed: a retry boots
+        wait_until(lambda: server.log().count(" serving (slot ") >= 3, 30)
+        assert wait_until(lambda: len(children(server.proc.pid)) == 2, 10)
+        assert request(server.port) == b"hello\n"
+        server.stop()
+        assert server.proc.returncode == 0
+
+
+def test_a_reload_whose_new_worker_is_killed_at_boot_fails_and_the_next_one_works(tmp_path):
+    """A new worker that dies by a signal before serving fails the reload at
+    once (before, the reload waited for ever and every later HUP was
+    ignored as 'already under way')."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    good = "from apps.lineproto import LineEcho\n"
+    (app_dir / "myapp.py").write_text(good)
+    pid_file = tmp_path / "sluice.pid"
+    with tcp_server("--pid-file", str(pid_file), app="myapp:LineEcho", env=env(app_dir)) as server:
+        wait_until(lambda: server.log().count(" serving (slot ") == 2)
+        (app_dir / "myapp.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+        r = sluice_signal("reload", pid_file)
+        assert r.returncode == 1 and "failed" in r.stderr, r
+        server.wait_log(r"reload failed: a new worker killed by signal 9")
+        assert request(server.port) == b"hello\n"
+        (app_dir / "myapp.py").write_text(good)
+        r = sluice_signal("reload", pid_file)
+        assert r.returncode == 0, r
+        assert request(server.port) == b"hello\n"
+        server.stop()
+
+
 # ---- heartbeats -----------------------------------------------------------
 
 
@@ -373,6 +423,29 @@ def test_sluice_signal_with_a_missing_or_stale_pid_file_is_a_clear_error(tmp_pat
     finally:
         named.kill()
         named.wait()
+    # a master killed with SIGKILL leaves its scoreboard; a process that got its pid is not it
+    from sluice import scoreboard as sb
+
+    recycled = subprocess.Popen(["sleep", "30"])
+    left = sb.shm_path(recycled.pid)
+    try:
+        left.write_bytes(b"")  # the leftover of a master with this pid, started earlier
+        with open(left, "r+b") as f:
+            f.truncate(8 * (sb.HEADER_WORDS + sb.SLOT_WORDS))
+        import mmap
+
+        with open(left, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+            w = memoryview(m).cast("Q")
+            w[sb.H_MAGIC], w[sb.H_MASTER], w[sb.H_PROC_START] = sb.MAGIC, recycled.pid, 1  # started at tick 1
+            del w
+        stale.write_text(f"{recycled.pid}\n")
+        r = sluice_signal("reopen", stale)
+        assert r.returncode == 1 and "not a sluice master" in r.stderr, r
+        assert recycled.poll() is None  # not signalled (a USR1 would have ended it)
+    finally:
+        left.unlink(missing_ok=True)
+        recycled.kill()
+        recycled.wait()
     garbage = tmp_path / "garbage.pid"
     garbage.write_text("hello\n")
     r = sluice_signal("reopen", garbage)

@@ -45,6 +45,7 @@ log = logging.getLogger("sluice.arbiter")
 
 MIN_UPTIME = 5.0  # a worker that dies sooner counts towards the respawn backoff
 MAX_BACKOFF = 30.0
+RELOAD_TIMEOUT_MIN = 30.0  # a reload's new workers must all serve within max(this, --timeout) seconds
 KILL_AFTER_DUMP = 1.0  # seconds between the stack dump and SIGKILL
 FAST_STOP_GRACE = 5.0  # INT: seconds before SIGKILL
 
@@ -164,6 +165,8 @@ class Arbiter:
         self.stop_deadline = 0.0
         self.exit_code = 0
         self.reloading: int | None = None  # the old generation while a reload is under way
+        self._cfg_before: Config | None = None  # the configuration the old generation runs, during a reload
+        self._reload_started = 0.0
         self.failures = 0  # workers that died young, in a row
         self.spawn_after = 0.0
         self._signals: deque[int] = deque()
@@ -318,6 +321,8 @@ class Arbiter:
             self.board.bump(sb.H_RELOADS_FAILED)
             return
         self._apply_logging(cfg)
+        self._cfg_before = self.cfg
+        self._reload_started = self.clock()
         self.cfg = cfg
         self.target = cfg.workers
         self.board.set(sb.H_TARGET, self.target)
@@ -330,6 +335,10 @@ class Arbiter:
 
     def _reload_progress(self) -> None:
         new = [w for w in self.workers.values() if w.generation == self.generation and not w.term_sent]
+        limit = max(RELOAD_TIMEOUT_MIN, self.cfg.timeout)
+        if self.clock() - self._reload_started > limit:
+            self._reload_failed(f"the new workers did not all serve within {limit:g} s")
+            return
         if len(new) < self.target:
             return
         if any(self.board.slot_get(w.slot, sb.S_STATE) != sb.SERVING for w in new):
@@ -350,6 +359,8 @@ class Arbiter:
         self.generation = self.reloading
         self.board.set(sb.H_GENERATION, self.generation)
         self.reloading = None
+        if self._cfg_before is not None:  # the old workers' configuration is the one in force again
+            self.cfg, self._cfg_before = self._cfg_before, None
         self.target = sum(1 for w in self.workers.values() if w.generation == self.generation and not w.term_sent)
         self.target = max(1, self.target)
         self.board.bump(sb.H_RELOADS_FAILED)
@@ -513,13 +524,26 @@ class Arbiter:
         if self.stopping:
             return
         self.board.bump(sb.H_RESTARTS)
+        never_served = state not in (sb.SERVING, sb.DRAINING)
+        if self.reloading is not None and w.generation == self.generation and never_served:
+            # a new worker that died before serving (a boot error, a signal, a hang killed): the
+            # reload fails at once, and the old workers go on (they are replaced as usual meanwhile)
+            self._reload_failed(error or f"a new worker {how} before serving")
+            return
         if code == EXIT_BOOT_ERROR or state == sb.FAILED:
             why = error or "the worker failed to boot"
-            if self.reloading is not None and w.generation == self.generation:
-                self._reload_failed(why)
-                return
             if w.generation != self.generation:
                 return  # the rest of a reload that already failed
+            if any(self.board.slot_get(o.slot, sb.S_STATE) == sb.SERVING for o in self._active()):
+                # Others serve (the application's files changed on disk since they started, say):
+                # keep them, and retry the replacement with the crash backoff, not stop everything.
+                self.failures += 1
+                delay = min(MAX_BACKOFF, 0.25 * 2 ** max(0, self.failures - 1))
+                self.spawn_after = self.clock() + delay
+                log.error(
+                    "master: a replacement worker failed to boot: %s; the others serve; retry in %.2f s", why, delay
+                )
+                return
             log.error("master: a worker failed to boot: %s; stopping (no respawn loop)", why)
             self.exit_code = EXIT_BOOT_ERROR
             self._stop("graceful")

@@ -50,10 +50,21 @@ def read_pid_file(path: str) -> int:
 
 
 def _is_sluice(pid: int) -> bool:
-    """A master has its scoreboard in /dev/shm from its start to its end:
-    that alone decides (a process whose command line only mentions sluice,
-    a recycled pid, an editor of sluice.toml, is never signalled)."""
-    return sb.shm_path(pid).exists()
+    """A master has its scoreboard in /dev/shm from its start to its end,
+    naming it and its start time: that alone decides. A process whose
+    command line only mentions sluice, or that got the pid of a master
+    killed without its cleanup (its scoreboard left behind), is never
+    signalled."""
+    board = sb.Scoreboard.attach(pid)
+    if board is None:
+        return False
+    try:
+        if board.get(sb.H_MASTER) != pid:
+            return False
+        started, now = board.get(sb.H_PROC_START), sb.proc_start(pid)
+        return not started or now is None or started == now  # 0 / None: no /proc to tell
+    finally:
+        board.close()
 
 
 def send(action: str, pid_file: str, *, wait: float = 60.0, out=print) -> None:

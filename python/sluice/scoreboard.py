@@ -26,6 +26,7 @@ SHM_DIR = Path("/dev/shm")
 H_MAGIC, H_MASTER, H_SLOTS, H_STARTED = 0, 1, 2, 3
 H_TARGET, H_RESTARTS, H_RELOADS_ASKED, H_RELOADS_DONE, H_RELOADS_FAILED = 4, 5, 6, 7, 8
 H_TIMEOUTS, H_GENERATION = 9, 10
+H_PROC_START = 11  # the master's start time in clock ticks since boot (/proc/PID/stat): tells a recycled pid
 HEADER_WORDS = 16
 
 # slot words
@@ -57,6 +58,16 @@ STATE_NAMES = {FREE: "free", BOOTING: "booting", SERVING: "serving", DRAINING: "
 
 def monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
+
+
+def proc_start(pid: int) -> int | None:
+    """A process's start time, in clock ticks after boot (field 22 of
+    /proc/PID/stat); None without /proc or without the process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def shm_path(master_pid: int) -> Path:
@@ -94,6 +105,7 @@ class Scoreboard:
         w[H_MASTER] = os.getpid()
         w[H_SLOTS] = slots
         w[H_STARTED] = int(time.time() * 1000)
+        w[H_PROC_START] = proc_start(os.getpid()) or 0
         del w
         return cls(mem, path)
 
