@@ -334,6 +334,44 @@ def test_ttin_and_ttou_change_the_number_of_workers_never_below_one():
         server.stop()
 
 
+def test_with_reuse_port_ttou_after_a_respawn_leaves_no_socket_without_a_worker():
+    """The respawned worker of set 0 is the newest: TTOU must retire the
+    worker of the last set (the one that closes), not it, or set 0 stays
+    open in the master with no one accepting and its connections hang."""
+    with tcp_server("--reuse-port") as server:
+        master = server.proc.pid
+        wait_until(lambda: server.log().count(" serving (slot ") == 2)
+        first = int(re.search(r"spawned worker (\d+)", server.log()).group(1))  # index 0
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: server.log().count(" serving (slot ") == 3)
+        server.send_signal(signal.SIGTTOU)
+        wait_until(lambda: len(children(master)) == 1, what="1 worker after TTOU")
+        time.sleep(0.5)
+        for _ in range(16):  # the kernel spreads new connections over every open set
+            assert request(server.port) == b"hello\n"
+        server.stop()
+
+
+def test_a_worker_that_served_and_died_young_is_replaced_at_once():
+    """The crash backoff is for boot loops: workers killed after they served
+    are replaced without waiting (before, a few of them in 5 s left the
+    server with no worker for the backoff's delay)."""
+    with tcp_server(workers=1) as server:
+        master = server.proc.pid
+        for k in range(4):
+
+            def serving(k=k):
+                return server.log().count(" serving (slot ") == k + 1 and children(master)
+
+            pids = wait_until(serving)
+            assert request(server.port) == b"hello\n"
+            os.kill(next(iter(pids)), signal.SIGKILL)
+            wait_until(lambda pids=pids: not pids & children(master), 10)
+        wait_until(lambda: server.log().count(" serving (slot ") == 5, 10)
+        assert "in a row died" not in server.log()
+        server.stop()
+
+
 def test_max_requests_recycles_a_worker_without_failing_a_request():
     with tcp_server("--max-requests", "5", workers=1) as server:
         first = wait_until(lambda: children(server.proc.pid))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from sluice.cli import serve
 from sluice.config import keys_of
 
 from httpclient import Conn, get
-from servers import ServerProcess
+from servers import ServerProcess, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "sluice.toml"
@@ -126,4 +127,36 @@ def test_hup_rereads_the_file_and_a_broken_one_keeps_the_old_workers(tmp_path):
         with Conn(s.port) as c:
             c.send(get("/x.txt"))
             assert c.reply().body == b"x"
+        s.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_bind_dropped_by_a_reload_stops_being_served(tmp_path):
+    """The new workers get the binds of the new configuration only (before,
+    they kept the dropped address open for as long as they lived)."""
+    (tmp_path / "x.txt").write_text("x")
+    old, new = _free_port(), _free_port()
+    f = tmp_path / "s.toml"
+    f.write_text(f'root = "{tmp_path}"\nworkers = 1\nbind = ["127.0.0.1:{old}"]\n')
+    with ServerProcess(["serve"], "--config", str(f), bind=False) as s:
+        f.write_text(f'root = "{tmp_path}"\nworkers = 1\nbind = ["127.0.0.1:{new}"]\n')
+        s.send_signal(signal.SIGHUP)
+        s.wait_log(r"reload done")
+        with Conn(new) as c:
+            c.send(get("/x.txt"))
+            assert c.reply().body == b"x"
+
+        def refused() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", old), timeout=2).close()
+                return False
+            except ConnectionRefusedError:
+                return True
+
+        assert wait_until(refused, 20), "the dropped bind is still served"
         s.stop()

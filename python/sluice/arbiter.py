@@ -411,7 +411,9 @@ class Arbiter:
             self._reload_progress()
         active = self._active()
         if len(active) > self.target:
-            for w in sorted(active, key=lambda w: w.started)[self.target :]:
+            # the highest socket set first (with --reuse-port a set must not be left without a worker
+            # accepting on it: the trailing ones are the sets that close), the newest among equals
+            for w in sorted(active, key=lambda w: (w.index, w.started))[self.target :]:
                 log.info("master: retiring worker %d (slot %d)", w.pid, w.slot)
                 self._term(w)
         now = self.clock()
@@ -550,7 +552,7 @@ class Arbiter:
             return
         if planned and code == 0:
             return  # a drain we (or max-requests) asked for; _manage tops up
-        if lived < MIN_UPTIME:
+        if lived < MIN_UPTIME and never_served:  # a boot loop; one that served is replaced at once
             self.failures += 1
             if self.failures > 1:
                 delay = min(MAX_BACKOFF, 0.25 * 2 ** (self.failures - 2))
@@ -647,7 +649,9 @@ class Arbiter:
 
     def _sockets_for(self, index: int) -> list[socket.socket]:
         out = []
-        for sets in self.sockets.values():
+        for bind, sets in self.sockets.items():
+            if bind not in self.cfg.binds:  # dropped by a reload: the old workers keep it until they go
+                continue
             while index >= len(sets):  # TTIN with reuse_port: another set
                 sets.append(self._another_set(sets[0], self.cfg.backlog))
             out.extend(sets[index])
