@@ -520,3 +520,17 @@ def test_reuse_port_reload_keeps_each_workers_socket_and_fails_no_request(tmp_pa
         server.stop()
     assert counts.failed == 0, counts.failures
     assert counts.answered == counts.sent > 500
+
+
+def test_a_worker_that_hangs_while_booting_is_killed_and_named_as_booting(tmp_path):
+    """Its signals are blocked until it serves, so no stack can be dumped:
+    it is killed at the timeout, and the log says it was booting (not that
+    a handler blocked)."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "slowapp.py").write_text("import time\ntime.sleep(60)\nfrom apps.lineproto import LineEcho\n")
+    with tcp_server("--timeout", "1", app="slowapp:LineEcho", workers=1, env=env(app_dir)) as server:
+        m = server.wait_log(r"WORKER TIMEOUT: .*", timeout=30)
+        assert "still booting" in m.group(0) and "a handler blocked" not in m.group(0)
+        assert "dumping its stack" not in server.log()
+        server.stop()

@@ -581,6 +581,10 @@ class Arbiter:
             silent_ms = now_ms - self.board.slot_get(w.slot, sb.S_HEARTBEAT)
             if silent_ms <= timeout_ms:
                 continue
+            booting = self.board.slot_get(w.slot, sb.S_STATE) == sb.BOOTING
+            if not w.dump_sent and booting:
+                # its signals stay blocked until it serves: no stack can come; kill it now
+                w.dump_sent = now - KILL_AFTER_DUMP
             if not w.dump_sent:
                 w.dump_sent = now
                 log.warning(
@@ -594,13 +598,19 @@ class Arbiter:
             elif now - w.dump_sent >= KILL_AFTER_DUMP:
                 w.killed = True
                 self.board.bump(sb.H_TIMEOUTS)
+                why = (
+                    "it is still booting (importing or building the application took too long)"
+                    if booting
+                    else "a handler blocked its loop (its Python stack is in the error log above)"
+                )
                 log.error(
                     "master: WORKER TIMEOUT: worker %d (slot %d) sent no heartbeat for %.1f s (timeout %g s): "
-                    "a handler blocked its loop (its Python stack is in the error log above); killed with SIGKILL",
+                    "%s; killed with SIGKILL",
                     w.pid,
                     w.slot,
                     silent_ms / 1000,
                     self.cfg.timeout,
+                    why,
                 )
                 self._kill(w.pid, signal.SIGKILL)
 

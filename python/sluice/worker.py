@@ -153,6 +153,8 @@ class Worker:
                 loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)  # blocked since the fork
                 period = max(0.05, min(1.0, self.timeout / 4))
+                if self.retire_after:  # the count is looked at each beat: often, so the recycle comes near N
+                    period = min(period, 0.1)
                 loop.call_every(period, self.heartbeat)
                 self.heartbeat()
                 self.board.slot_set(self.slot, sb.S_STATE, sb.SERVING)
