@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import socket
 import time
 
 import pytest
@@ -24,6 +25,27 @@ def run_until(loop: Loop, cond, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         loop.run_once(0.05)
+
+
+def send_until_stalled(loop: Loop, port: int, chunk: bytes, rounds: int = 20000):
+    """A client that sends chunk after chunk and never reads, the loop
+    turning between sends: (its socket, the bytes the server took) once
+    the server has stopped taking them (200 sends in a row refused), or
+    after rounds sends. The caller closes the socket."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    sent = stalled = 0
+    for _ in range(rounds):
+        try:
+            sent += sock.send(chunk)
+            stalled = 0
+        except BlockingIOError:
+            stalled += 1
+            if stalled > 200:
+                return sock, sent
+        loop.run_once(0.005)
+    raise AssertionError(f"the server kept reading: {sent} bytes taken")
 
 
 def raise_nofile(want: int) -> int:

@@ -6,6 +6,7 @@ killed with its whole process group at the end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -225,26 +226,35 @@ def test_a_reload_whose_application_fails_to_import_leaves_the_old_workers(tmp_p
         server.stop()
 
 
+GOOD_APP = "from apps.lineproto import LineEcho\n"
+
+
+@contextlib.contextmanager
+def reloadable_server(app: Path, pid_file: Path):
+    """A 2-worker server of app (a module file the test rewrites, holding
+    GOOD_APP to start with), once both workers serve."""
+    app.parent.mkdir(exist_ok=True)
+    app.write_text(GOOD_APP)
+    with tcp_server("--pid-file", str(pid_file), app=f"{app.stem}:LineEcho", env=env(app.parent)) as server:
+        wait_until(lambda: server.log().count(" serving (slot ") == 2)
+        yield server
+
+
 def test_after_a_failed_reload_a_replaced_worker_does_not_stop_the_server(tmp_path):
     """The code on disk is broken (the reload said so): a worker that dies
     and whose replacement cannot import it leaves the others serving, and
     the replacement is retried with the crash backoff until the code is
     fixed. Before, the master stopped with exit 3: a whole outage."""
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    good = "from apps.lineproto import LineEcho\n"
-    (app_dir / "myapp.py").write_text(good)
-    pid_file = tmp_path / "sluice.pid"
-    with tcp_server("--pid-file", str(pid_file), app="myapp:LineEcho", env=env(app_dir)) as server:
-        wait_until(lambda: server.log().count(" serving (slot ") == 2)
-        (app_dir / "myapp.py").write_text("raise ImportError('broken by the test')\n")
+    app, pid_file = tmp_path / "app" / "myapp.py", tmp_path / "sluice.pid"
+    with reloadable_server(app, pid_file) as server:
+        app.write_text("raise ImportError('broken by the test')\n")
         assert sluice_signal("reload", pid_file).returncode == 1
         victim = sorted(children(server.proc.pid))[0]
         os.kill(victim, signal.SIGKILL)
         server.wait_log(r"replacement worker failed to boot: .*broken by the test; the others serve")
         assert server.alive()
         assert request(server.port) == b"hello\n"  # the other old worker
-        (app_dir / "myapp.py").write_text(good)  # fixed: a retry boots
+        app.write_text(GOOD_APP)  # fixed: a retry boots
         wait_until(lambda: server.log().count(" serving (slot ") >= 3, 30)
         assert wait_until(lambda: len(children(server.proc.pid)) == 2, 10)
         assert request(server.port) == b"hello\n"
@@ -256,19 +266,14 @@ def test_a_reload_whose_new_worker_is_killed_at_boot_fails_and_the_next_one_work
     """A new worker that dies by a signal before serving fails the reload at
     once (before, the reload waited for ever and every later HUP was
     ignored as 'already under way')."""
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    good = "from apps.lineproto import LineEcho\n"
-    (app_dir / "myapp.py").write_text(good)
-    pid_file = tmp_path / "sluice.pid"
-    with tcp_server("--pid-file", str(pid_file), app="myapp:LineEcho", env=env(app_dir)) as server:
-        wait_until(lambda: server.log().count(" serving (slot ") == 2)
-        (app_dir / "myapp.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    app, pid_file = tmp_path / "app" / "myapp.py", tmp_path / "sluice.pid"
+    with reloadable_server(app, pid_file) as server:
+        app.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
         r = sluice_signal("reload", pid_file)
         assert r.returncode == 1 and "failed" in r.stderr, r
         server.wait_log(r"reload failed: a new worker killed by signal 9")
         assert request(server.port) == b"hello\n"
-        (app_dir / "myapp.py").write_text(good)
+        app.write_text(GOOD_APP)
         r = sluice_signal("reload", pid_file)
         assert r.returncode == 0, r
         assert request(server.port) == b"hello\n"

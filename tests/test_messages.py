@@ -31,7 +31,7 @@ import sluice.log
 from sluice.messages import MAX_PAYLOAD_LIMIT, PING, PONG, Backoff, MessageClient, MessageServer, Router
 from sluice.messages_cli import echo_router, register
 
-from conftest import raise_nofile, run_until
+from conftest import raise_nofile, run_until, send_until_stalled
 from servers import ServerProcess
 
 HEADER = struct.Struct(">2sBBHHI")
@@ -771,23 +771,8 @@ def test_a_peer_that_sends_but_never_reads_is_held_back_not_buffered(loop):
     an echo server queued hundreds of MB for such a client until the pool
     was spent and another connection was closed."""
     served = Served(loop)
-    sock = socket.create_connection(("127.0.0.1", served.port), timeout=10)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    one = frame(0x10, b"x" * 65536)
-    sent = 0
-    stalled = 0
-    for _ in range(20000):  # bounded: the server must stop taking long before 1.3 GB
-        try:
-            sent += sock.send(one)
-            stalled = 0
-        except BlockingIOError:
-            stalled += 1
-            if stalled > 200:
-                break  # the server has stopped reading us
-        loop.run_once(0.005)
+    sock, sent = send_until_stalled(loop, served.port, frame(0x10, b"x" * 65536))  # bounded: 20000 sends at most
     transport = next(iter(served.server.transports))
-    assert stalled > 200, f"the server kept reading: {sent} bytes taken"
     assert transport.get_write_buffer_size() < 16 << 20, transport.get_write_buffer_size()
     assert sent < 64 << 20
     other = Peer(served.port)  # the others are served meanwhile

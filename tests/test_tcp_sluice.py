@@ -10,7 +10,7 @@ import pytest
 
 import sluice
 
-from conftest import run_until
+from conftest import run_until, send_until_stalled
 
 
 class Recorder(sluice.Protocol):
@@ -267,21 +267,7 @@ def test_the_echo_server_stops_reading_a_client_that_does_not_read(loop):
     from sluice.echo import EchoProtocol
 
     server = loop.create_server(EchoProtocol, "127.0.0.1", 0)
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    chunk = b"x" * 65536
-    sent = stalled = 0
-    for _ in range(20000):  # bounded; the server must stop taking long before that
-        try:
-            sent += sock.send(chunk)
-            stalled = 0
-        except BlockingIOError:
-            stalled += 1
-            if stalled > 200:
-                break
-        loop.run_once(0.005)
-    assert stalled > 200, f"the server kept reading: {sent} bytes taken"
+    sock, _ = send_until_stalled(loop, server.port, b"x" * 65536)
     (transport,) = server.transports
     assert transport.get_write_buffer_size() < 16 << 20
     sock.close()
