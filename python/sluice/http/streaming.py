@@ -100,15 +100,13 @@ class StreamedAnswer:
         """A block written between the blocks of the source (WSGI's write()
         while the iterable runs): sent in its place, from either side."""
         conn = self._conn
-        if conn is not None and threading.get_ident() != conn._loop._thread:
+        if conn is None or threading.get_ident() != conn._loop._thread:
+            # the producer's thread, or not started yet: push() holds the lock _start takes
             self.push(block)
             return
         if not isinstance(block, bytes | bytearray | memoryview):
             raise TypeError(f"a streamed body block must be bytes, got {type(block).__name__}")
-        if conn is None or not self._started:
-            if block:
-                self._blocks.append(block)
-        elif not self._stopped:
+        if not self._stopped:
             self._write(block)  # on the loop, inside _pump's next(): this block comes before the next one
 
     def end(self, error: BaseException | None = None) -> None:
