@@ -540,8 +540,7 @@ class Arbiter:
                 # Others serve (the application's files changed on disk since they started, say):
                 # keep them, and retry the replacement with the crash backoff, not stop everything.
                 self.failures += 1
-                delay = min(MAX_BACKOFF, 0.25 * 2 ** max(0, self.failures - 1))
-                self.spawn_after = self.clock() + delay
+                delay = self._back_off(self.failures + 1)  # waits from the first failure on
                 log.error(
                     "master: a replacement worker failed to boot: %s; the others serve; retry in %.2f s", why, delay
                 )
@@ -555,8 +554,7 @@ class Arbiter:
         if lived < MIN_UPTIME and never_served:  # a boot loop; one that served is replaced at once
             self.failures += 1
             if self.failures > 1:
-                delay = min(MAX_BACKOFF, 0.25 * 2 ** (self.failures - 2))
-                self.spawn_after = self.clock() + delay
+                delay = self._back_off(self.failures)
                 log.warning(
                     "master: %d workers in a row died within %g s of starting; next spawn in %.2f s",
                     self.failures,
@@ -565,6 +563,13 @@ class Arbiter:
                 )
         else:
             self.failures = 0
+
+    def _back_off(self, failures: int) -> float:
+        """The next spawn waits 0.25 s after the second failure in a row,
+        doubling up to MAX_BACKOFF; returns the wait."""
+        delay = min(MAX_BACKOFF, 0.25 * 2 ** (failures - 2))
+        self.spawn_after = self.clock() + delay
+        return delay
 
     def _murder_silent(self) -> None:
         now_ms = sb.monotonic_ms()

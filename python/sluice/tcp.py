@@ -492,6 +492,8 @@ def connect(
 ) -> Transport:
     """Start connecting; connection_made() runs once connected, on_error(exc)
     if the connect fails (without connection_made/connection_lost)."""
+    if isinstance(port, str) and port.isascii() and port.isdigit():  # as asyncio takes it
+        port = int(port)
     if not isinstance(port, int) or not 0 < port <= 65535:  # getaddrinfo takes 65536 + p as p
         raise ValueError(f"port: expected 1..65535, got {port!r}")
     family, type_, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
