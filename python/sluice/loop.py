@@ -202,10 +202,12 @@ class Loop:
         turn_data = ffi.buffer(data, data_len) if data_len else None
         pos = 0
         conns = self._conns
-        records = None  # the turn's HTTP request records, read once if needed
+        rb = records = None  # the turn's HTTP request records (bytes, and as words), read once if needed
         frames = None  # the turn's frame records, likewise
         shared = None  # the turn's copied data as one bytes, made once if needed
-        for i, (kind, cid, arg, err, size) in enumerate(_EVENTS.iter_unpack(ffi.buffer(events, n * _EV_SIZE))):
+        i = -1  # the event's index (no enumerate: its tuple per event costs more than this add)
+        for kind, cid, arg, err, size in _EVENTS.iter_unpack(ffi.buffer(events, n * _EV_SIZE)):
+            i += 1
             try:
                 if kind == EV_REQUESTS:
                     count = arg >> 1
@@ -224,9 +226,10 @@ class Loop:
                         chunk, at = _unpack(events[i].data, size), 0
                     else:
                         continue
-                    if records is None:
-                        records = self._http_records()
-                    conns[cid]._requests(chunk, at, records, err, count)
+                    if rb is None:
+                        rb = self._http_records()
+                        records = memoryview(rb).cast("I")
+                    conns[cid]._requests(chunk, at, rb, records, err, count)
                 elif kind == EV_DATA:
                     if arg:  # copied into the turn's buffer
                         chunk = turn_data[pos : pos + size]
@@ -280,10 +283,11 @@ class Loop:
         p = lib.sl_frame_turn_records(self._c, n)
         return ffi.buffer(p, n[0] * _FRAME_SIZE)[:] if n[0] else b""
 
-    def _http_records(self) -> list[int]:
-        n = ffi.new("size_t *")
+    def _http_records(self) -> bytes:
+        """A copy of the turn's request records (a deferred request keeps its own)."""
+        n = self._count
         p = lib.sl_http_turn_records(self._c, n)
-        return memoryview(ffi.buffer(p, n[0] * 4)).cast("I").tolist() if n[0] else []
+        return ffi.buffer(p, n[0] * 4)[:] if n[0] else b""
 
     def _protocol_failed(self, kind: int, cid: int, exc: Exception) -> None:
         transport = self._conns.get(cid) if kind != EV_FD else None

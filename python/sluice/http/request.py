@@ -8,6 +8,7 @@ handler does not touch (headers, query, decoded path) costs nothing.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -18,6 +19,8 @@ _METHODS = ("", "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRA
 METHOD_CODES = {name: code for code, name in enumerate(_METHODS) if name}  # C's SL_HTTP_GET...
 _KEEP_ALIVE = lib.SL_HTTP_F_KEEP_ALIVE
 _REC = lib.SL_HTTP_REC_WORDS
+# a header line's words after the record: name offset, name length, value offset, value length
+FIELDS = struct.Struct("=4I").iter_unpack
 
 
 class Headers(Mapping):
@@ -175,12 +178,12 @@ class Request:
         """The header lines as (lower-case name, value), in order."""
         if self._headers is not None:
             return self._headers._pairs
-        rec, raw, s = self._rec, self._raw, self._start
+        rec, raw, s, i = self._rec, self._raw, self._start, self._i
         pairs = []
-        for j in range(self._i + _REC, self._i + _REC + 4 * rec[self._i + 15], 4):
-            name = raw[s + rec[j] : s + rec[j] + rec[j + 1]].decode("latin-1").lower()
-            value = raw[s + rec[j + 2] : s + rec[j + 2] + rec[j + 3]].decode("latin-1")
-            pairs.append((name, value))
+        for a, an, b, bn in FIELDS(rec[i + _REC : i + _REC + 4 * rec[i + 15]]):
+            a += s
+            b += s
+            pairs.append((raw[a : a + an].decode("latin-1").lower(), raw[b : b + bn].decode("latin-1")))
         return pairs
 
     def _path_and_query(self) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,9 @@ _BODY_END = lib.SL_HTTP_F_BODY_END
 MAX_STREAM_BODY = 1 << 30  # a streamed body's default limit (max_stream_body)
 _REC = lib.SL_HTTP_REC_WORDS
 _OF_BODY = lib.SL_HTTP_LENGTH_OF_BODY
+# a record's method, flags, version, route (or status), body offset and
+# length, bytes used, headers (csrc/http1.h, SL_HTTP_R_*)
+_HOT = struct.Struct(f"=4I{4 * (lib.SL_HTTP_R_BODY_OFF - 4)}x4I").unpack_from
 _respond = lib.sl_http_respond
 _respond_text = lib.sl_http_respond_text
 _new = object.__new__
@@ -71,24 +75,27 @@ class HTTPConnection:
         self._draining = False  # _drain is sending queued answers
         self._sending: StreamedAnswer | None = None  # the answer whose body is on its way
 
-    def _requests(self, raw: bytes, start: int, rec: list[int], i: int, count: int) -> None:
+    def _requests(self, raw: bytes, start: int, rb: bytes, rec: memoryview, i: int, count: int) -> None:
         """A turn's complete requests of this connection: their bytes are
-        raw[start:], their records rec[i:]."""
+        raw[start:], their records start at word i of the turn's records (rb
+        as bytes, rec the same as 32-bit words)."""
         server = self._server
         routes = server._routes
-        for _ in range(count):
-            m = rec[i]
+        while count:
+            count -= 1
+            # one unpack for the fields used here (no int made for the others)
+            m, flags, version, route, body_at, body_len, used, nh = _HOT(rb, i << 2)
             if m >= _PIECE:
                 if m == _PIECE:  # a streamed body's bytes
                     s = self._stream
                     if s is not None:
-                        n, b = rec[i + 13], start + rec[i + 12]
-                        if n:
-                            s._feed(raw[b : b + n])
-                        if rec[i + 1] & _BODY_END:
+                        if body_len:
+                            b = start + body_at
+                            s._feed(raw[b : b + body_len])
+                        if flags & _BODY_END:
                             self._stream = None
                             s._finish()
-                    start += rec[i + 14]
+                    start += used
                 else:  # refused: the last record; its answer goes after the ones before it
                     if self._queue is not None:
                         self._queue.append([None, _REFUSAL, 0, False])
@@ -96,8 +103,8 @@ class HTTPConnection:
                         self._refuse()
                     self._stream_cut("the request was refused")
                     server.refused += 1
-                    server.status_classes[3 if rec[i + 3] < 500 else 4] += 1
-                    log.debug("refused a request with %d (%r)", rec[i + 3], self)
+                    server.status_classes[3 if route < 500 else 4] += 1  # (route: the status, refused)
+                    log.debug("refused a request with %d (%r)", route, self)
                 i += _REC
                 continue
             req = _new(Request)  # Request(self, raw, start, rec, i) without an __init__ frame
@@ -107,12 +114,11 @@ class HTTPConnection:
             req._rec = rec
             req._i = i
             req._stream = None
-            flags = rec[i + 1]
             if flags & _ANNOUNCED and not self._announced(req):
                 return  # buffered (it comes again whole) or refused (413): the last record
             server.requests += 1
             try:
-                fns = routes[rec[i + 3]]  # this server's handlers of C's route number, by method code
+                fns = routes[route]  # this server's handlers of C's route number, by method code
                 fn = fns[m] if fns is not None else None
                 result = fn(req) if fn is not None else server.handler(req)
             except Exception as exc:
@@ -123,16 +129,16 @@ class HTTPConnection:
                 # the common case in full here: a text answer, no access log
                 keep = flags & _KEEP_ALIVE and not self.draining
                 body = result.encode()
-                r = _respond_text(self._c, body, len(body), rec[i + 2], keep, m == _HEAD)
+                r = _respond_text(self._c, body, len(body), version, keep, m == _HEAD)
                 if r == -22:
-                    self._answer(req, None, rec[i + 2], m == _HEAD)
+                    self._answer(req, None, version, m == _HEAD)
                 else:
                     server.status_classes[1] += 1
                 if not keep:
                     self._linger()
                     return
             else:
-                version, head = rec[i + 2], m == _HEAD
+                head = m == _HEAD
                 if tr is Response:
                     result = streamed_response(result) or result
                     tr = type(result)
@@ -147,8 +153,8 @@ class HTTPConnection:
                         self._drain()
                 elif not self._answer(req, result, version, head):
                     return  # the connection lingers, then closes: the rest is not answered
-            start += rec[i + 14]
-            i += _REC + 4 * rec[i + 15]
+            start += used
+            i += _REC + 4 * nh
 
     def _announced(self, req: Request) -> bool:
         """A head whose body has not all come: stream it to the handler

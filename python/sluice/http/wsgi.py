@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 
 from ..log import log_limited
-from .request import _REC, FileResponse, Rendered, Request, header_block
+from .request import _REC, FIELDS, FileResponse, Rendered, Request, header_block
 from .streaming import COLLECT_MAX, StreamedAnswer
 
 log = logging.getLogger("sluice.wsgi")
@@ -148,13 +148,13 @@ class WSGIHandler:
         # (Transfer-Encoding is left out: C de-chunked the body, the app sees
         # it with its length); a repeated HTTP_ header's values are joined
         rec, raw, s, i = req._rec, req._raw, req._start, req._i
-        for j in range(i + _REC, i + _REC + 4 * rec[i + 15], 4):
-            a = s + rec[j]
-            name = raw[a : a + rec[j + 1]]
+        for a, an, b, bn in FIELDS(rec[i + _REC : i + _REC + 4 * rec[i + 15]]):
+            a += s
+            name = raw[a : a + an]
             key = _ENV_KEYS.get(name) or _env_key(name)
             if key:
-                b = s + rec[j + 2]
-                value = raw[b : b + rec[j + 3]].decode("latin-1")
+                b += s
+                value = raw[b : b + bn].decode("latin-1")
                 env[key] = f"{env[key]},{value}" if key in env and key[0] == "H" else value
         if body and "CONTENT_LENGTH" not in env:  # a chunked body, de-chunked by C
             env["CONTENT_LENGTH"] = str(len(body))
