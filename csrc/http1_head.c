@@ -181,6 +181,24 @@ static int text_ok(const char *s, size_t n) {
     return 1;
 }
 
+/* Whether the extra header lines ("Name: value\r\n"...) have a field of
+ * this name (lower case given; matched whatever the case): the caller's own
+ * Date or Server replaces the one rendered here (no field twice). */
+static int has_field(const char *extra, size_t n, const char *name, size_t len) {
+    const char *p = extra, *end = extra + n;
+    while ((size_t)(end - p) > len) {
+        if ((p[0] | 0x20) == name[0] && p[len] == ':') {
+            size_t i = 1;
+            while (i < len && (p[i] | 0x20) == name[i]) i++;
+            if (i == len) return 1;
+        }
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
 size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *reason, size_t reason_len,
                            const char *extra, size_t extra_len, int64_t content_length, int version_minor,
                            int keep_alive, const char *server, size_t server_len) {
@@ -200,12 +218,15 @@ size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *r
     put2(line + 10, status % 100);
     put(&w, line, sizeof line - 1);
     put(&w, reason, reason_len);
-    size_t date_len;
-    const char *date = sl_http_date((int64_t)time(NULL), &date_len);
-    PUT_LIT(&w, "\r\nDate: ");
-    put(&w, date, date_len);
     PUT_LIT(&w, "\r\n");
-    if (server_len) {
+    if (!extra_len || !has_field(extra, extra_len, "date", 4)) {
+        size_t date_len;
+        const char *date = sl_http_date((int64_t)time(NULL), &date_len);
+        PUT_LIT(&w, "Date: ");
+        put(&w, date, date_len);
+        PUT_LIT(&w, "\r\n");
+    }
+    if (server_len && (!extra_len || !has_field(extra, extra_len, "server", 6))) {
         PUT_LIT(&w, "Server: ");
         put(&w, server, server_len);
         PUT_LIT(&w, "\r\n");

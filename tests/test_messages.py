@@ -114,6 +114,18 @@ def recording_router(calls: list, loop=None) -> Router:
 # ---- the router and the batches -------------------------------------------
 
 
+def test_on_disconnect_still_knows_the_peers_address(loop):
+    gone = []
+    server = MessageServer(loop, echo_router(), on_disconnect=lambda conn, reason: gone.append((conn.peer, reason)))
+    peer = Peer(server.port)
+    me = peer.sock.getsockname()
+    peer.send(frame(0x10, b"hi"))
+    run_until(loop, lambda: peer.frames() == [(0x10, 0, b"hi")])
+    peer.close()
+    run_until(loop, lambda: gone)
+    assert gone == [(me, "peer closed")]
+
+
 def test_frames_of_one_read_reach_their_handlers_in_order_in_one_batch(loop):
     calls = []
     served = Served(loop, recording_router(calls, loop))
@@ -685,8 +697,12 @@ def test_msg_client_fails_without_a_server_and_says_why():
 def test_msg_client_fails_when_the_server_refuses_its_frames():
     with MsgEcho("--workers", "0", "--max-payload", "100") as server:
         done = msg_client(f"127.0.0.1:{server.port}", "--count", "2", "--size", "101")
+        log = server.stop(sig=signal.SIGTERM)
     assert done.returncode == 1
     assert b"the connection closed" in done.stderr
+    # the client names the frame and the likely cause; the server's log, the limit
+    assert b"instead of answering frame 1 (101 bytes)" in done.stderr and b"--max-payload" in done.stderr
+    assert "frame too big (the largest payload taken is 100 bytes)" in log
 
 
 def test_msg_echo_with_two_workers_end_to_end_and_a_clean_stop():
@@ -792,6 +808,45 @@ def test_a_port_past_65535_is_refused_not_wrapped(loop):
     """getaddrinfo takes 65536 + p as p: the client would reach another port."""
     with pytest.raises(ValueError, match="port"):
         MessageClient(loop, "127.0.0.1", 65536 + 9)
+
+
+def test_a_host_name_is_looked_up_off_the_loop(loop, monkeypatch):
+    """A slow resolver holds only the connect, not the loop: its timers and
+    other connections go on; the name's failure is a connect error, retried."""
+    import threading
+
+    served = Served(loop)
+    release = threading.Event()
+    real = socket.getaddrinfo
+    names = []
+
+    def slow(host, *args, **kw):
+        if host in ("sluice-test-host", "sluice-test-unknown"):
+            names.append((host, threading.current_thread() is threading.main_thread()))
+            assert release.wait(10)
+            if host == "sluice-test-unknown":
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            host = "127.0.0.1"
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    errors = []
+    client = MessageClient(loop, "sluice-test-host", str(served.port), interval=0.5)
+    bad = MessageClient(loop, "sluice-test-unknown", served.port, on_connect_error=errors.append, backoff_initial=5)
+    ticks = []
+    timer = loop.call_every(0.01, lambda: ticks.append(1))
+    run_until(loop, lambda: len(ticks) >= 5)  # the loop turns while both names are looked up
+    assert not client.connected and sorted(names) == [("sluice-test-host", False), ("sluice-test-unknown", False)]
+    release.set()
+    run_until(loop, lambda: client.connected and errors)
+    timer.cancel()
+    assert isinstance(errors[0], OSError) and "not known" in str(errors[0])
+    assert bad.retry_delay is not None  # and it tries again later
+    client.send(0x10, b"by name")
+    run_until(loop, lambda: client.stats()["frames"] == 1)
+    client.close()
+    bad.close()
+    run_until(loop, lambda: served.reasons)
 
 
 def test_send_takes_strided_views_and_names_a_str(loop):

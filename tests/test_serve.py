@@ -60,6 +60,65 @@ def test_native_and_wsgi_apps_are_told_apart():
         s.stop()
 
 
+def test_wsgi_environ_names_the_bind_and_how_many_processes_may_run_the_app():
+    # -w 0: this one process only; with a master, workers run it side by side
+    # (and TTIN can add one at any time)
+    for workers, multiprocess in ((0, False), (1, True)):
+        with serve("apps.webapps:wsgi_environ", workers=workers) as s:
+            env = json.loads(fetch(s.port, "/").body)
+            assert env == {
+                "SERVER_NAME": "127.0.0.1",
+                "SERVER_PORT": str(s.port),
+                "wsgi.multiprocess": multiprocess,
+                "wsgi.multithread": False,
+            }
+            s.stop()
+
+
+def test_wsgi_server_name_is_the_host_of_the_first_bind():
+    import threading
+
+    import sluice
+    from sluice.serve import serve_builder
+
+    from apps.webapps import wsgi_environ
+    from conftest import run_until
+
+    sock = socket.socket(socket.AF_INET6)
+    sock.bind(("::1", 0))
+    sock.listen()
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    got = []
+
+    def client():
+        with socket.create_connection(("::1", port), timeout=10) as c:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got.append(b"".join(iter(lambda: c.recv(65536), b"")))
+
+    with sluice.Loop() as loop:
+        servers = serve_builder(loop, [sock], wsgi_environ, {"multiprocess": False})
+        t = threading.Thread(target=client)
+        t.start()
+        run_until(loop, lambda: got)
+        t.join(10)
+        for server in servers:
+            server.close()
+    sock.close()
+    env = json.loads(got[0].partition(b"\r\n\r\n")[2])
+    assert env["SERVER_NAME"] == "::1" and env["SERVER_PORT"] == str(port) and env["wsgi.multiprocess"] is False
+
+
+def test_an_apps_own_date_and_server_are_the_only_ones():
+    with serve("apps.webapps:wsgi_own_date", workers=0) as s:
+        r = fetch(s.port, "/")
+        head = r.raw_head.lower() + b"\r\n"
+        assert head.count(b"\r\ndate:") == 1 and b"\r\ndate: mon, 01 jan 2024 00:00:00 gmt\r\n" in head
+        assert head.count(b"\r\nserver:") == 1 and b"\r\nserver: mine/1\r\n" in head
+        assert r.status == 200 and r.body == b"dated"
+        s.stop()
+
+
 def test_status_and_metrics_count_what_the_client_did(tmp_path):
     (tmp_path / "a.txt").write_text("hello")
     with serve("--root", str(tmp_path)) as s:

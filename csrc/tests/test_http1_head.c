@@ -178,6 +178,25 @@ TEST(http_head_server_and_extra_lines_verbatim) {
                   201, NULL, "Content-Type: text/plain\r\nX-A: b\r\n", 3, 1, 1, "sluice/0.1"));
 }
 
+/* A Date or Server of the caller's (any case) is the only one: none is added. */
+TEST(http_head_callers_date_or_server_is_not_doubled) {
+    char out[512];
+    const char *extra = "X-A: date: no\r\nDATE: Mon, 01 Jan 2024 00:00:00 GMT\r\nserver: mine\r\n";
+    size_t n = sl_http_render_head(out, sizeof out, 200, NULL, 0, extra, strlen(extra), 0, 1, 1, "sluice", 6);
+    REQUIRE(n > 0 && n < sizeof out);
+    out[n] = 0;
+    const char *want =
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: date: no\r\nDATE: Mon, 01 Jan 2024 00:00:00 "
+        "GMT\r\nserver: mine\r\n\r\n";
+    CHECKF(!strcmp(out, want), "got [%s]", out);
+    /* a name that only starts alike, or a value that says Date, keeps ours */
+    CHECK(renders("HTTP/1.1 200 OK\r\nDate: <date>\r\nServer: s\r\nContent-Length: 0\r\nDater: x\r\n"
+                  "X-Server: y\r\n\r\n",
+                  200, NULL, "Dater: x\r\nX-Server: y\r\n", 0, 1, 1, "s"));
+    CHECK(renders("HTTP/1.1 200 OK\r\nDate: <date>\r\nContent-Length: 0\r\nX: Date:\r\n\r\n", 200, NULL,
+                  "X: Date:\r\n", 0, 1, 1, NULL));
+}
+
 TEST(http_head_reason_given_standard_or_unknown) {
     CHECK(renders("HTTP/1.1 200 Fine Thanks\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n", 200, "Fine Thanks",
                   NULL, 0, 1, 1, NULL));

@@ -357,6 +357,7 @@ def _serve_config(kw: dict):
         "status": kw.pop("status"),
     }
     cfg, single = _config(app, kw, "127.0.0.1:8080", options)
+    options["multiprocess"] = not single  # WSGI's wsgi.multiprocess
     return cfg, single, access_log
 
 

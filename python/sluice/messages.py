@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import logging
 import random as _random
+import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -183,7 +185,9 @@ class MessageConnection(Protocol):
 
     @property
     def peer(self) -> Any:
-        """The peer's address as socket.getpeername() gives it (None if unknown)."""
+        """The peer's address as socket.getpeername() gives it (None if
+        unknown). Read on first use, so after the connection is gone only
+        if it was read before; with an on_disconnect callback it always is."""
         return self._transport.get_extra_info("peername")
 
     def send(self, type: int, payload: bytes | bytearray | memoryview = b"", flags: int = 0) -> None:
@@ -227,6 +231,10 @@ class MessageConnection(Protocol):
 
     def connection_made(self, transport: Transport) -> None:
         self._transport = transport
+        if self._ctx.on_disconnect is not None:
+            # read now: once the socket is closed it cannot be asked, and
+            # on_disconnect is where a peer's address is most often logged
+            transport.get_extra_info("peername")
         if self._ctx.on_connect is not None:
             self._ctx.on_connect(self)
 
@@ -280,7 +288,10 @@ class MessageConnection(Protocol):
                     payload.release()
                 else:  # the decoder refused this frame; n is the error
                     ctx.frames -= 1
-                    self._protocol_error(ffi.string(lib.sl_frame_error_name(-n)).decode())
+                    why = ffi.string(lib.sl_frame_error_name(-n)).decode()
+                    if -n == lib.SL_FRAME_TOO_BIG:
+                        why += f" (the largest payload taken is {ctx.max_payload} bytes)"
+                    self._protocol_error(why)
                     return
                 if transport._closing:
                     return
@@ -472,6 +483,17 @@ class _ClientConnection(MessageConnection):
         super()._write(kind, flags, payload)
 
 
+def _numeric(host: str) -> bool:
+    """An address already (nothing to look up): IPv4 or IPv6 (with a zone)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host.partition("%")[0])
+            return True
+        except (OSError, ValueError, TypeError):
+            pass
+    return False
+
+
 class MessageClient:
     """A connection to a message server that stays up: heartbeats, and
     reconnection with backoff.
@@ -480,7 +502,10 @@ class MessageClient:
     frame went out and something came in during the interval; after
     ``misses`` PINGs in a row left a whole interval unanswered (no byte
     received), it closes the connection with reason "timeout": a dead server
-    is found between misses and misses + 1 intervals after its last frame.
+    is found between misses and misses + 1 intervals after its last frame
+    (misses + 2 at most when the client kept sending frames: the first PING
+    goes out only after the first silent interval; an unanswered
+    application frame is no miss, it may need no answer).
     Keep ``interval`` below half the server's idle timeout (default 3 s, for
     the server's 8 s): a client that only listens then never looks idle.
 
@@ -514,6 +539,10 @@ class MessageClient:
             raise ValueError("interval: must be a positive, finite number of seconds")
         if misses < 1:
             raise ValueError("misses: must be at least 1")
+        if isinstance(port, str) and port.isascii() and port.isdigit():  # as asyncio takes it
+            port = int(port)
+        if not isinstance(port, int) or not 0 < port <= 65535:
+            raise ValueError(f"port: expected 1..65535, got {port!r}")
         self.loop = loop
         self.host = host
         self.port = port
@@ -575,10 +604,34 @@ class MessageClient:
     def _connect(self) -> None:
         self._retry = None
         self.retry_delay = None
+        if not _numeric(self.host):
+            # a name is looked up in a thread of its own: a slow resolver
+            # must not stop the loop (the other connections, the timers)
+            threading.Thread(target=self._resolve, name="sluice-resolve", daemon=True).start()
+            return
+        self._connect_to(self.host)
+
+    def _resolve(self) -> None:  # (in the resolver's thread)
+        try:
+            found: Any = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0][4][0]
+        except (OSError, UnicodeError) as exc:
+            found = exc if isinstance(exc, OSError) else OSError(f"cannot resolve {self.host!r}: {exc}")
+        if not self._closed:
+            self.loop.call_soon_threadsafe(self._resolved, found)
+
+    def _resolved(self, found: Any) -> None:
+        if self._closed:
+            return
+        if isinstance(found, Exception):
+            self._connect_failed(found)
+        else:
+            self._connect_to(found)
+
+    def _connect_to(self, host: str) -> None:
         try:
             self._pending = self.loop.create_connection(
                 self._new_connection,
-                self.host,
+                host,
                 self.port,
                 on_error=self._connect_failed,
                 _protocol=lib.SL_PROTO_FRAMES,

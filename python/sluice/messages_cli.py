@@ -131,7 +131,15 @@ class _Run:
             self.send_next(conn)
 
     def lost(self, conn: MessageConnection, reason: str) -> None:
-        self.finish(f"the connection closed ({reason}) after {len(self.round_trips)} frames")
+        done = len(self.round_trips)
+        why = f"the connection closed ({reason}) after {done} frames"
+        if reason in ("peer closed", "reset") and done < len(self.payloads):
+            # the server refuses a frame by closing (docs/protocol.md); the
+            # likeliest refusal of a frame it did not answer is its size
+            size = len(self.payloads[done])
+            why += f": the server closed it instead of answering frame {done + 1} ({size} bytes)"
+            why += "; its log says why (is that above its --max-payload?)"
+        self.finish(why)
 
     def connect_failed(self, exc: Exception) -> None:
         errno = getattr(exc, "errno", None)

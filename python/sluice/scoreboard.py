@@ -74,6 +74,44 @@ def shm_path(master_pid: int) -> Path:
     return SHM_DIR / f"sluice.{master_pid}"
 
 
+def prune_stale() -> list[Path]:
+    """Remove the segments that masters killed without their cleanup (kill
+    -9, a crash) left in /dev/shm: this user's, with a scoreboard's header,
+    whose master is gone (or whose pid now names a process that started at
+    another time). A segment of a live master, anyone else's file, or
+    one that is not a scoreboard is left as it is. The paths removed."""
+    removed = []
+    try:
+        candidates = list(SHM_DIR.glob("sluice.*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            if not path.name[7:].isdigit() or path.stat().st_uid != os.getuid():
+                continue
+            with open(path, "rb") as f:
+                head = f.read(HEADER_WORDS * 8)
+            if len(head) < HEADER_WORDS * 8:
+                continue
+            w = memoryview(head).cast("Q")
+            if w[H_MAGIC] != MAGIC or w[H_MASTER] != int(path.name[7:]):
+                continue
+            pid, started = w[H_MASTER], w[H_PROC_START]
+            try:
+                os.kill(pid, 0)
+                alive = not started or proc_start(pid) in (None, started)
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True  # someone else's process: not ours to judge
+            if not alive:
+                path.unlink()
+                removed.append(path)
+        except (OSError, ValueError, OverflowError):
+            continue
+    return removed
+
+
 class Scoreboard:
     """The segment, seen as words; ``slots`` slots after the header."""
 
@@ -91,6 +129,7 @@ class Scoreboard:
         size = (HEADER_WORDS + slots * SLOT_WORDS) * 8
         path = None
         if named and SHM_DIR.is_dir():
+            prune_stale()
             path = shm_path(os.getpid())
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
             try:

@@ -254,11 +254,15 @@ def serve_builder(loop, sockets, app, options: dict) -> list:
     root = opts.pop("root", None)
     interface = opts.pop("interface", "auto")
     threads = opts.pop("threads", 0)
+    multiprocess = opts.pop("multiprocess", True)
     handler = app
     if app is not None and app_kind(app, interface) == "wsgi":
         from .http.wsgi import WSGIHandler
 
-        handler = WSGIHandler(app, threads=threads, server_port=sockets[0].getsockname()[1] if sockets else 0)
+        # SERVER_NAME/PORT: the first bind's; wsgi.multiprocess: False only
+        # with --workers 0 (a master may run the app in several at once)
+        name = sockets[0].getsockname() if sockets else ("127.0.0.1", 0)
+        handler = WSGIHandler(app, threads=threads, server_name=name[0], server_port=name[1], multiprocess=multiprocess)
     if app is None:
         handler = StaticFiles(root or str(SITE))
     mounts.sort(key=lambda m: -len(m[0]))

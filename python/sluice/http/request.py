@@ -284,7 +284,7 @@ BINARY = b"Content-Type: application/octet-stream\r\n"
 
 
 def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
-    if not isinstance(headers, list | tuple):
+    if not isinstance(headers, (list, tuple)):
         headers = list(headers)
     out = [f"{name}: {value}\r\n" for name, value in headers]
     text = "".join(out)
@@ -321,7 +321,7 @@ def render(result: Any) -> tuple[int, bytes, bytes]:
         status, headers, body = result
         if type(headers) is not list and isinstance(headers, Mapping):  # (a list skips the slow ABC check)
             headers = list(headers.items())
-    elif isinstance(result, dict | list):
+    elif isinstance(result, (dict, list)):
         return 200, JSON, json.dumps(result).encode()
     else:
         raise TypeError(f"a handler returned {type(result).__name__}; expected Response, bytes, str, dict or tuple")

@@ -79,7 +79,7 @@ class StreamedAnswer:
         backlog is over BACKLOG_MAX. False once nothing more is wanted.
         TypeError for a block that is not bytes (the producer then ends the
         answer with it: the body is cut short)."""
-        if not isinstance(block, bytes | bytearray | memoryview):
+        if not isinstance(block, (bytes, bytearray, memoryview)):
             raise TypeError(f"a streamed body block must be bytes, got {type(block).__name__}")
         if not block:
             return not self._stopped
@@ -104,7 +104,7 @@ class StreamedAnswer:
             # the producer's thread, or not started yet: push() holds the lock _start takes
             self.push(block)
             return
-        if not isinstance(block, bytes | bytearray | memoryview):
+        if not isinstance(block, (bytes, bytearray, memoryview)):
             raise TypeError(f"a streamed body block must be bytes, got {type(block).__name__}")
         if not self._stopped:
             self._write(block)  # on the loop, inside _pump's next(): this block comes before the next one
@@ -206,7 +206,7 @@ class StreamedAnswer:
             self._end_here(exc)
             return
         try:
-            if not isinstance(block, bytes | bytearray | memoryview):
+            if not isinstance(block, (bytes, bytearray, memoryview)):
                 raise TypeError(f"the body's iterable yielded {type(block).__name__}, not bytes")
             self._write(block)
         except Exception as exc:
@@ -280,7 +280,7 @@ class StreamedAnswer:
 
 
 def _is_bytes(body) -> bool:
-    return isinstance(body, bytes | bytearray | memoryview | str)
+    return isinstance(body, (bytes, bytearray, memoryview, str))
 
 
 def streamed_response(result) -> StreamedAnswer | None:

@@ -211,14 +211,14 @@ class WSGIHandler:
                 return sent
         close = getattr(result, "close", None)
         try:
-            if isinstance(result, list | tuple):
+            if isinstance(result, (list, tuple)):
                 body = b"".join([*written, *result]) if written else b"".join(result)
             else:
                 # write() appends to `written`: blocks are added to the same list,
                 # so what the app writes while its iterable runs keeps its place
                 it = iter(result)
                 first = next((b for b in it if b), b"")  # the head waits for a first non-empty block
-                if not isinstance(first, bytes | bytearray | memoryview):
+                if not isinstance(first, (bytes, bytearray, memoryview)):
                     raise TypeError(f"the WSGI iterable yielded {type(first).__name__}, not bytes")
                 declared = _declared_length(state) if first else None
                 if first and (declared is None or declared > COLLECT_MAX):
@@ -302,7 +302,7 @@ class _Start:
 
     def write(self, data) -> None:
         """PEP 3333's write(): the bytes go where the next block would."""
-        if type(data) is not bytes and not isinstance(data, bytes | bytearray | memoryview):
+        if type(data) is not bytes and not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"WSGI write() takes bytes, got {type(data).__name__}")
         sink = self.sink
         if sink is None:
