@@ -12,6 +12,7 @@ from typing import Any
 
 from . import scoreboard as sb
 from .http import HTTPServer, Request
+from .http.request import direct
 from .stats import CLOSE_REASONS
 
 SITE = Path(__file__).resolve().parent / "site"
@@ -128,6 +129,7 @@ class ServeHandler:
 
     def __init__(self, app, *, mounts: list | None = None, status_public: bool = False, status: bool = True):
         self.app = app
+        self._call_app = direct(app) if app is not None else None
         self.mounts = mounts or []  # [(prefix, StaticFiles)], longest prefix first
         self.status_public = status_public
         self.status_paths = ("/status", "/metrics") if status else ()
@@ -174,9 +176,9 @@ class ServeHandler:
         for prefix, files in self.mounts:
             if path == prefix or path.startswith(prefix + "/"):
                 return files(req)
-        if self.app is None:
+        if self._call_app is None:
             return 404, [], "not found\n"
-        return self.app(req)
+        return self._call_app(req)
 
 
 def access_logger(fmt: str):

@@ -26,7 +26,7 @@ from .._binding import ffi, lib
 from ..log import log_limited
 from ..tcp import Server
 from ..wheel import IdleWheel
-from .request import TEXT, Deferred, FileResponse, Rendered, Request, Response, header_block, render
+from .request import TEXT, Deferred, FileResponse, Rendered, Request, Response, direct, header_block, render
 from .stream import BodyStream
 from .streaming import StreamedAnswer, streamed_response
 
@@ -50,6 +50,7 @@ _respond_text = lib.sl_http_respond_text
 _new = object.__new__
 _ERROR_BODY = b"internal server error\n"
 _TEXT_LEN = len(TEXT)
+_NO_CONTENT = frozenset([*range(100, 200), 204, 304])  # answers without a body or a length
 _MAX_QUEUED = 64  # answers waiting behind a deferred one before the connection stops reading
 
 
@@ -120,7 +121,7 @@ class HTTPConnection:
             try:
                 fns = routes[route]  # this server's handlers of C's route number, by method code
                 fn = fns[m] if fns is not None else None
-                result = fn(req) if fn is not None else server.handler(req)
+                result = fn(req) if fn is not None else server._handle(req)
             except Exception as exc:
                 log_limited("http-handler", 40, "sluice: the handler raised on %r; answering 500", req, exc_info=exc)
                 result = None
@@ -213,7 +214,7 @@ class HTTPConnection:
                             of = result.length
                     else:
                         status, extra, body = render(result)
-                    if status < 200 or status == 204 or status == 304:  # no content, no length (RFC 9110 §6.4.1)
+                    if status in _NO_CONTENT:  # no content, no length (RFC 9110 §6.4.1)
                         body, of = b"", -2
                     length = len(body)
                     r = _respond(self._c, status, extra, len(extra), body, length, of, version, keep, head)
@@ -428,6 +429,7 @@ class HTTPServer(Server):
         kw.setdefault("max_input", lim.max_request_line + lim.max_head + lim.max_body + 8192)
         kw.pop("idle_timeout", None)
         self.handler = handler
+        self._handle = direct(handler)  # what a request without a C-matched route calls
         self._routes = _register_routes(loop, handler)
         self.access_log = access_log
         self.status_classes = [0, 0, 0, 0, 0]  # responses 1xx..5xx

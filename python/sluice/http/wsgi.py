@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 
 from ..log import log_limited
-from .request import _REC, FIELDS, FileResponse, Rendered, Request, header_block
+from .request import _METHODS, _REC, FIELDS, FileResponse, Rendered, Request, header_block
 from .streaming import COLLECT_MAX, StreamedAnswer
 
 log = logging.getLogger("sluice.wsgi")
@@ -133,21 +133,23 @@ class WSGIHandler:
         }
 
     def environ(self, req: Request) -> dict:
-        peer = req.conn.peer if req.conn is not None else None
+        conn = req.conn
+        peer = None if conn is None else conn._peer or conn.peer
         path, query = req._path_and_query()
-        body = None if req._stream is not None else req.body
+        body = None if req._stream is not None else req.body if req._rec[req._i + 13] else b""
         env = self._base_env.copy()
-        env["REQUEST_METHOD"] = req.method
+        rec, raw, s, i = req._rec, req._raw, req._start, req._i
+        m = rec[i]
+        env["REQUEST_METHOD"] = _METHODS[m] if m else req.method
         env["PATH_INFO"] = path
         env["QUERY_STRING"] = query
-        env["SERVER_PROTOCOL"] = req.version
+        env["SERVER_PROTOCOL"] = "HTTP/1.1" if rec[i + 2] else "HTTP/1.0"
         env["REMOTE_ADDR"] = peer[0] if peer else ""
         env["REMOTE_PORT"] = str(peer[1]) if peer else ""
         env["wsgi.input"] = req._stream if body is None else io.BytesIO(body)
         # the header lines from C's record: the name's bytes map to their key
         # (Transfer-Encoding is left out: C de-chunked the body, the app sees
         # it with its length); a repeated HTTP_ header's values are joined
-        rec, raw, s, i = req._rec, req._raw, req._start, req._i
         for a, an, b, bn in FIELDS(rec[i + _REC : i + _REC + 4 * rec[i + 15]]):
             a += s
             name = raw[a : a + an]
@@ -224,7 +226,7 @@ class WSGIHandler:
                 if first and (declared is None or declared > COLLECT_MAX):
                     if state.status is None:
                         raise RuntimeError("the WSGI application yielded before calling start_response")
-                    status = int(state.status[:3])
+                    status = state.code
                     extra = header_block(_headers(state))
                     written.append(first)
                     answer = StreamedAnswer(status, extra, declared, written, source=it, close=close)
@@ -250,7 +252,7 @@ class WSGIHandler:
                 body = body[:declared]
             elif not body and req.method == "HEAD":  # the length the application gave (RFC 9110 §8.6)
                 length = declared
-        return Rendered(int(state.status[:3]), extra, body, length)
+        return Rendered(state.code, extra, body, length)
 
     @staticmethod
     def _file(wrapper: FileWrapper, state: _Start):
@@ -267,17 +269,18 @@ class WSGIHandler:
             length = declared
         dup = os.dup(fd)
         wrapper.close()
-        return FileResponse(dup, pos, length, int(state.status[:3]), _headers(state), close_fd=True)
+        return FileResponse(dup, pos, length, state.code, _headers(state), close_fd=True)
 
 
 class _Start:
     """One request's start_response (PEP 3333) and what it was given: a
     bound method of a small object costs less to make than a closure."""
 
-    __slots__ = ("status", "headers", "written", "sent", "sink")
+    __slots__ = ("status", "code", "headers", "written", "sent", "sink")
 
     def __init__(self) -> None:
         self.status: str | None = None
+        self.code = 0  # the status's number
         self.headers: list = []
         self.written: list[bytes] = []
         self.sent = False  # the head is on its way (a streamed answer)
@@ -292,11 +295,13 @@ class _Start:
                 exc_info = None
         elif self.status is not None:
             raise AssertionError("start_response called twice without exc_info")
-        if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
-            raise ValueError(f"WSGI status must be like '200 OK', got {status!r}")
+        code = _CODES.get(status) if type(status) is str else None
+        if code is None:
+            code = _status_code(status)
         if type(headers) is not list:
             raise TypeError(f"WSGI response headers: a list of (name, value) tuples, not {type(headers).__name__}")
         self.status = status
+        self.code = code
         self.headers = headers
         return self.write
 
@@ -309,6 +314,20 @@ class _Start:
             self.written.append(data)
         else:
             sink.add(data)
+
+
+_CODES: dict[str, int] = {}  # the status lines seen, checked once: their numbers
+_CODES_MAX = 256
+
+
+def _status_code(status) -> int:
+    """The number of a WSGI status ("200 OK"), or ValueError."""
+    if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
+        raise ValueError(f"WSGI status must be like '200 OK', got {status!r}")
+    code = int(status[:3])
+    if type(status) is str and len(_CODES) < _CODES_MAX:
+        _CODES[status] = code
+    return code
 
 
 def _declared_length(state: _Start) -> int | None:
