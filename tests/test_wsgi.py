@@ -267,3 +267,27 @@ def test_a_header_name_with_an_underscore_does_not_reach_the_environ():
         assert json.loads(c.reply().body)["HTTP_X_FOO"] is None
         c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX_Foo: spoofed\r\nX-Foo: real\r\n\r\n")
         assert json.loads(c.reply().body)["HTTP_X_FOO"] == "real"
+
+
+def test_a_status_line_is_checked_each_time_and_a_bad_one_gets_a_500(caplog):
+    """The numbers of status lines are kept once checked; a bad one, or one
+    C cannot render, is a 500 every time and the connection goes on."""
+
+    def app(environ, start_response):
+        status = environ["QUERY_STRING"].replace("+", " ")
+        start_response(status, [("Content-Type", "text/plain")])
+        return [b"x"]
+
+    with ThreadServer(WSGIHandler(app)) as s, Conn(s.port) as c:
+        for _ in range(2):  # the second time from what was kept
+            for status, want in [
+                ("201+Made", 201),
+                ("200OK", 500),
+                ("2x0+No", 500),
+                ("099+Low", 500),
+                ("299+Odd", 299),
+            ]:
+                c.send(get(f"/?{status}"))
+                r = c.reply()
+                assert (r.status, r.body) == (want, b"x" if want != 500 else b"internal server error\n"), status
+    assert any("cannot render status 99" in rec.getMessage() for rec in caplog.records)

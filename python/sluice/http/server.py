@@ -126,15 +126,33 @@ class HTTPConnection:
                 log_limited("http-handler", 40, "sluice: the handler raised on %r; answering 500", req, exc_info=exc)
                 result = None
             tr = type(result)
-            if tr is str and self._queue is None and server.access_log is None and req._stream is None:
-                # the common case in full here: a text answer, no access log
+            if (
+                (tr is str or tr is Rendered)
+                and self._queue is None
+                and server.access_log is None
+                and req._stream is None
+            ):
+                # the common cases in full here (as _answer, without its
+                # other kinds): a text answer or a WSGI one, no access log
                 keep = flags & _KEEP_ALIVE and not self.draining
-                body = result.encode()
-                r = _respond_text(self._c, body, len(body), version, keep, m == _HEAD)
-                if r == -22:
-                    self._answer(req, None, version, m == _HEAD)
+                if tr is str:
+                    body = result.encode()
+                    r = _respond_text(self._c, body, len(body), version, keep, m == _HEAD)
+                    k = 1
                 else:
-                    server.status_classes[1] += 1
+                    status, extra, body, of = result.status, result.extra, result.body, result.length
+                    if of is None:
+                        of = _OF_BODY
+                    if status in _NO_CONTENT:
+                        body, of = b"", -2
+                    r = _respond(self._c, status, extra, len(extra), body, len(body), of, version, keep, m == _HEAD)
+                    if r == -22:
+                        log_limited("http-render", 40, "sluice: cannot render status %r for %r", status, req)
+                    k = status // 100 - 1
+                if r == -22:
+                    self._answer(req, None, version, m == _HEAD)  # a 500
+                elif k < 5:
+                    server.status_classes[k] += 1
                 if not keep:
                     self._linger()
                     return
