@@ -305,6 +305,16 @@ int sl_conn_fd(sl_conn *c) { return c->fd; }
 size_t sl_conn_pending(sl_conn *c) { return c->out.pending; }
 uint64_t sl_conn_last_active_ms(sl_conn *c) { return c->last_active_ms; }
 
+int sl_conn_set_water(sl_conn *c, size_t high, size_t low) {
+    SL_CHECK_OWNER(c->loop, -EPERM);
+    if (!high) high = SL_DEFAULT_HIGH_WATER;
+    if (low > high || high > UINT32_MAX) return -EINVAL;
+    c->high_water = (uint32_t)high;
+    c->low_water = (uint32_t)low;
+    if (c->out.pending > c->high_water) c->flags |= CF_WRITE_PAUSED; /* a resume will follow */
+    return 0;
+}
+
 static int writable(const sl_conn *c) {
     return c->state == CONN_OPEN && !c->close_reason && !(c->flags & (CF_WANT_CLOSE | CF_WANT_SHUT_WR));
 }

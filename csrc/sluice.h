@@ -192,6 +192,10 @@ int sl_conn_pause_reading(sl_conn *c);
 int sl_conn_resume_reading(sl_conn *c);
 uint64_t sl_conn_last_active_ms(sl_conn *c);
 int sl_conn_set_nodelay(sl_conn *c, int on);
+/* The write marks from now on: past high the next write says pause; at or
+ * below low once paused, SL_EV_RESUME (0 for high: SL_DEFAULT_HIGH_WATER).
+ * Returns 0, or -EINVAL when low > high. */
+int sl_conn_set_water(sl_conn *c, size_t high, size_t low);
 /* The peer's address as text into out[0 .. cap) (NUL-terminated); returns
  * its port, or -errno (a Unix socket: port 0, path or "" as text). */
 int sl_conn_peername(sl_conn *c, char *out, size_t cap);

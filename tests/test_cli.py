@@ -52,6 +52,14 @@ def test_values_the_core_cannot_take_are_refused_naming_the_flag(args):
     assert args[1] in result.output, result.output
 
 
+@pytest.mark.parametrize("prefix", ["/", "//"])
+def test_a_static_mount_at_the_root_is_refused(tmp_path, prefix):
+    """A mount at / would take every path from --root or the app."""
+    result = CliRunner().invoke(main, ["serve", "--root", str(tmp_path), "--static", f"{prefix}={tmp_path}", "-t"])
+    assert result.exit_code != 0
+    assert "static" in result.output and "--root" in result.output
+
+
 def test_an_app_that_is_not_callable_fails_the_boot(tmp_path):
     (tmp_path / "notapp.py").write_text("app = 42\n")
     for spec, words in (("notapp:app", "int is not callable"), ("notapp", "expected MODULE:ATTRIBUTE")):

@@ -183,3 +183,96 @@ def test_closed_loop_cannot_run():
     loop.close()
     with pytest.raises(RuntimeError):
         loop.run()
+
+
+def test_a_timer_that_raises_keyboard_interrupt_has_run_once_and_the_others_still_run(loop):
+    runs = []
+
+    def a():
+        runs.append("a")
+        if runs.count("a") == 1:
+            raise KeyboardInterrupt
+
+    loop.call_later(0.01, a)
+    loop.call_later(0.01, runs.append, "b")
+    time.sleep(0.03)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(100):
+            loop.run_once(0.01)
+    for _ in range(5):  # a program drains after Ctrl-C
+        loop.run_once(0.01)
+    assert sorted(runs) == ["a", "b"]  # each once: "a" is not run again, "b" is not lost
+
+
+def test_call_every_after_a_blocked_turn_runs_an_interval_later_not_at_once(loop):
+    times = []
+
+    def tick():
+        times.append(time.monotonic())
+        if len(times) == 2:
+            time.sleep(0.15)  # the loop is blocked past two due times
+        if len(times) == 5:
+            handle.cancel()
+            loop.stop()
+
+    handle = loop.call_every(0.05, tick)
+    guard = loop.call_later(10, loop.stop)
+    loop.run()
+    guard.cancel()
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps[2:]) >= 0.045, gaps  # no catch-up burst after the blocked one
+
+
+def test_call_later_never_fires_before_its_delay(loop):
+    import random
+
+    rng = random.Random(7)
+    early = []
+    for _ in range(40):
+        delay = rng.uniform(0, 0.02)
+        start = time.monotonic()
+        fired = []
+        loop.call_later(delay, lambda fired=fired: fired.append(time.monotonic()))
+        while not fired:
+            loop.run_once(0.05)
+        if fired[0] - start < delay:
+            early.append((delay, fired[0] - start))
+    assert not early
+
+
+def test_a_bad_delay_names_itself(loop):
+    for bad in (float("nan"), float("inf"), "1"):
+        with pytest.raises(ValueError, match="delay"):
+            loop.call_later(bad, print)
+        with pytest.raises(ValueError, match="interval"):
+            loop.call_every(bad, print)
+
+
+def test_a_signal_that_cannot_be_caught_is_not_recorded_and_close_still_works():
+    loop = Loop()
+    with pytest.raises(OSError):
+        loop.add_signal_handler(signal.SIGKILL, print)
+    assert not loop.remove_signal_handler(signal.SIGKILL)
+    loop.close()  # it raised the same OSError halfway before
+    with pytest.raises(RuntimeError):
+        loop.run()
+
+
+def test_a_connect_whose_protocol_factory_raises_leaves_no_connection(loop, caplog):
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    fds = len(os.listdir("/proc/self/fd"))
+
+    def bad():
+        raise RuntimeError("no protocol")
+
+    with pytest.raises(RuntimeError, match="no protocol"):
+        loop.create_connection(bad, "127.0.0.1", port)
+    for _ in range(5):
+        loop.run_once(0.01)
+    assert len(os.listdir("/proc/self/fd")) == fds  # the socket was closed
+    assert not loop._conns
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    listener.close()

@@ -62,6 +62,42 @@ def test_a_directory_without_its_slash_is_redirected_and_a_file_with_one_is_not_
     assert fetch(s.port, get("/empty")).status == 301  # then 404: no listing
 
 
+@pytest.mark.parametrize(
+    "target, location",
+    [
+        ("//evil.example/x/..%2F..%2Fsub", "/sub/"),  # was //evil.example/x/..%2F..%2Fsub/: another host
+        ("//sub", "/sub/"),  # was //sub/: the host "sub"
+        ("/./sub?q=//x", "/sub/?q=//x"),
+        ("/caf%C3%A9", "/caf%C3%A9/"),
+    ],
+)
+def test_the_directory_redirect_never_leaves_the_site(tmp_path, target, location):
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "caf\u00e9").mkdir()
+    with ThreadServer(StaticFiles(str(root))) as s:
+        r = fetch(s.port, f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode(), head_only=True)
+    assert r.status == 301 and r.headers["location"] == location
+
+
+def test_a_compressed_file_is_typed_as_what_its_bytes_are(tmp_path):
+    """notes.txt.gz holds gzip bytes: typed as gzip, not text (nothing here
+    says Content-Encoding, which would have a browser unpack a download)."""
+    (tmp_path / "notes.txt.gz").write_bytes(b"\x1f\x8b")
+    (tmp_path / "pack.tar.bz2").write_bytes(b"BZ")
+    (tmp_path / "style.css.br").write_bytes(b"br")
+    with ThreadServer(StaticFiles(str(tmp_path))) as s:
+        types = {
+            name: fetch(s.port, get("/" + name)).headers["content-type"]
+            for name in ("notes.txt.gz", "pack.tar.bz2", "style.css.br")
+        }
+    assert types == {
+        "notes.txt.gz": "application/gzip",
+        "pack.tar.bz2": "application/x-bzip2",
+        "style.css.br": "application/octet-stream",
+    }
+
+
 def test_a_mount_s_own_path_is_redirected_to_its_slash(tmp_path):
     (tmp_path / "index.html").write_text("mounted")
     with ThreadServer(StaticFiles(str(tmp_path), prefix="/docs")) as s:
@@ -116,6 +152,14 @@ def test_etag_and_last_modified_give_304(site):
         ("bytes=10-", 416, b"", "bytes */10"),
         ("bytes=0-1,4-5", 200, b"0123456789", None),  # several ranges: the whole file
         ("lines=1-2", 200, b"0123456789", None),
+        ("BYTES=0-1", 206, b"01", "bytes 0-1/10"),  # the unit's case does not matter
+        # digits only (RFC 9110 §14.1.2): anything else is no range, the whole file
+        ("bytes=1_0-2_0", 200, b"0123456789", None),
+        ("bytes=+5-+9", 200, b"0123456789", None),
+        ("bytes=-+3", 200, b"0123456789", None),
+        ("bytes = 0-4", 200, b"0123456789", None),
+        ("bytes=0 - 4", 200, b"0123456789", None),
+        ("bytes=-", 200, b"0123456789", None),
     ],
 )
 def test_single_ranges(site, spec, status, body, content_range):

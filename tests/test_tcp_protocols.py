@@ -343,3 +343,50 @@ def test_extra_info_names_both_ends(backend):
     assert t.get_extra_info("sockname") == ("127.0.0.1", port)
     assert t.get_extra_info("nonexistent", "dflt") == "dflt"
     s.close()
+
+
+@pytest.mark.parametrize("limits", [dict(high=1000), dict(high=1000, low=100), dict(high=0)])
+def test_lowered_write_limits_pause_and_resume(limits):
+    """set_write_buffer_limits() after the connection was made moves both
+    marks: the pause that the new high mark causes is followed by a resume
+    once the peer has read (it never came: C kept its own marks). Sluice
+    only: asyncio writes at once when nothing waits, so it does not pause."""
+    backend = BACKENDS["sluice"]()
+    try:
+        _lowered_limits(backend, limits)
+    finally:
+        backend.close()
+
+
+def _lowered_limits(backend, limits):
+    events = []
+
+    class Writer(proto_base(backend)):
+        def connection_made(self, transport):
+            self.transport = transport
+            transport.set_write_buffer_limits(**limits)
+            Writer.last = self
+
+        def pause_writing(self):
+            events.append("pause")
+
+        def resume_writing(self):
+            events.append("resume")
+
+    port = backend.start_server(Writer)
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    run_until(backend, lambda: getattr(Writer, "last", None) is not None)
+    w = Writer.last
+    w.transport.pause_reading()
+    assert not w.transport.is_reading()  # as asyncio's
+    w.transport.resume_reading()
+    assert w.transport.is_reading()
+    w.transport.write(b"x" * 1500)
+    assert events == ["pause"]
+    got = in_thread(backend, lambda: len(recv_all(sock, 1500)))
+    run_until(backend, lambda: events == ["pause", "resume"])
+    assert got == 1500 and w.transport.get_write_buffer_size() == 0
+    with pytest.raises(ValueError):
+        w.transport.set_write_buffer_limits(high=10, low=20)
+    sock.close()

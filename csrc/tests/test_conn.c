@@ -268,6 +268,41 @@ TEST(conn_resume_after_high_water_drains_to_low_water) {
     rec_free(&r);
 }
 
+/* Marks lowered after the connection was made: a write past the new high
+ * mark is followed by SL_EV_RESUME once drained; low > high is refused. */
+TEST(conn_set_water_moves_both_marks) {
+    recorder r;
+    sl_loop *l = rec_loop(&r);
+    resume_seen seen = {0};
+    r.user = &seen;
+    r.hook = note_resume;
+    sl_conn_config cfg = tu_cfg(0, 0, 0, 0); /* C's defaults: 64 KiB and 16 KiB */
+    int client;
+    sl_conn *c = tu_adopt_pair(l, &cfg, &client);
+    CHECK_EQ_I(sl_conn_set_water(c, 100, 200), -EINVAL);
+    CHECK_EQ_I(sl_conn_set_water(c, 1000, 100), 0);
+    char out[1500];
+    memset(out, 'w', sizeof out);
+    CHECK_EQ_I(sl_conn_write(c, out, sizeof out), (ssize_t)sizeof out); /* past 1000: pause */
+    tu_set_nonblock(client, 1);
+    char chunk[4096];
+    size_t got = 0;
+    uint64_t deadline = tu_now_ms() + 5000;
+    while ((got < sizeof out || !seen.resumes) && tu_now_ms() < deadline) {
+        CHECK(sl_loop_run_once(l, 2) >= 0);
+        ssize_t k = tu_read_now(client, chunk, sizeof chunk);
+        if (k > 0) got += (size_t)k;
+    }
+    CHECK_EQ_U(got, sizeof out);
+    CHECK_EQ_U(seen.resumes, 1);
+    CHECK_EQ_I(sl_conn_set_water(c, 0, 0), 0); /* 0: the default high mark again */
+    CHECK_EQ_I(sl_conn_write(c, out, 100), 100);
+    for (int i = 0; i < 10; i++) sl_loop_run_once(l, 1);
+    CHECK_EQ_U(seen.resumes, 1); /* 100 bytes are below 64 KiB: no pause, no resume */
+    close(client);
+    rec_free(&r);
+}
+
 typedef struct pause_state {
     int paused_once;
 } pause_state;

@@ -330,6 +330,9 @@ def _serve_config(kw: dict):
         prefix, sep, directory = spec.partition("=")
         if not sep or not prefix.startswith("/") or not directory:
             raise click.BadParameter(f"static: expected /PREFIX=DIR, got {spec!r}")
+        if not prefix.strip("/"):
+            # a mount at / would take every path: the app (or --root) would get none
+            raise click.BadParameter(f"static: {spec!r} mounts at /, over everything (a whole site: --root DIR)")
         mounts.append((prefix, directory))
     if app and root:
         raise click.BadParameter("root: serves files when there is no APP (use static /prefix=DIR beside an APP)")

@@ -57,6 +57,14 @@ _EPOLLOUT = 0x004
 _unpack = ffi.unpack
 
 
+def _ms(name: str, seconds: float) -> int:
+    """seconds as whole milliseconds, rounded up (0 for a negative delay)."""
+    try:
+        return max(0, math.ceil(seconds * 1000))
+    except (ValueError, OverflowError, TypeError):
+        raise ValueError(f"{name}: expected a finite number of seconds, got {seconds!r}") from None
+
+
 class Loop:
     """An event loop over Sluice's C core (one per thread, made after fork)."""
 
@@ -112,13 +120,17 @@ class Loop:
         return handle
 
     def call_later(self, delay: float, callback: Callable, *args: Any) -> Timer:
-        """Run callback after delay seconds (never earlier; 1 ms resolution)."""
-        when = lib.sl_monotonic_ms() + max(0, math.ceil(delay * 1000))
+        """Run callback after delay seconds (never earlier; 1 ms resolution:
+        up to about a millisecond late)."""
+        ms = _ms("delay", delay)
+        # the clock counts whole milliseconds: one more keeps a delay from
+        # ending up to a millisecond early (now may be k.9 ms, read as k)
+        when = lib.sl_monotonic_ms() + (ms + 1 if ms > 0 else 0)
         return self._timers.add(Timer(when, callback, args))
 
     def call_every(self, interval: float, callback: Callable, *args: Any) -> Timer:
         """Run callback every interval seconds until the handle is cancelled."""
-        ms = max(1, math.ceil(interval * 1000))
+        ms = max(1, _ms("interval", interval))
         timer = Timer(lib.sl_monotonic_ms() + ms, callback, args, interval=ms)
         return self._timers.add(timer)
 
@@ -173,16 +185,28 @@ class Loop:
         now = lib.sl_loop_now_ms(self._c)
         self._timers.advance(now, due)
         if due:
-            for timer in due:
-                if timer.cancelled:
-                    continue
-                self._call(timer)
-                if timer.interval and not timer.cancelled:
-                    # the next run an interval after this one was due, or
-                    # after now if the loop fell behind (no burst of catch-ups)
-                    timer.when = max(timer.when + timer.interval, now + 1)
-                    self._timers.add(timer)
-            due.clear()
+            ran = 0
+            try:
+                for timer in due:
+                    ran += 1
+                    if timer.cancelled:
+                        continue
+                    self._call(timer)
+                    if timer.interval and not timer.cancelled:
+                        # the next run an interval after this one was due, or
+                        # an interval after it ran if the loop fell behind
+                        # (no burst of catch-ups)
+                        timer.when += timer.interval
+                        if timer.when <= now:
+                            timer.when = lib.sl_monotonic_ms() + timer.interval
+                        self._timers.add(timer)
+            finally:
+                # a KeyboardInterrupt out of a callback: the timer that raised
+                # has run; the turn's others go back to wait for the next turn
+                for timer in due[ran:]:
+                    if not timer.cancelled:
+                        self._timers.add(timer)
+                due.clear()
 
     def _call(self, handle: Timer) -> None:
         try:
@@ -350,9 +374,8 @@ class Loop:
             self._wakeup_pair = (r, w)
             self._old_wakeup_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
             self.add_reader(r.fileno(), self._drain_wakeup)
-        handle = Timer(0, callback, args)
-        self._signal_handlers[sig] = handle
-        signal.signal(sig, self._on_signal)
+        signal.signal(sig, self._on_signal)  # first: a signal that cannot be caught (SIGKILL) is not recorded
+        self._signal_handlers[sig] = Timer(0, callback, args)
 
     def remove_signal_handler(self, sig: int) -> bool:
         if self._signal_handlers.pop(sig, None) is None:

@@ -19,8 +19,10 @@ import email.utils
 import mimetypes
 import os
 import posixpath
+import re
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from .http import FileResponse, Request
 from .http.request import Rendered, header_block
@@ -58,6 +60,7 @@ def _not_found():
     return 404, [], "not found\n"
 
 
+_CODING_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
 SLASH = "/"  # resolve's answer for a directory asked for without its trailing slash (a 301 to it)
 
 
@@ -138,7 +141,10 @@ class StaticFiles:
             return None
         if len(self._cache) >= _CACHE_MAX:
             self._drop(next(iter(self._cache)))
-        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        ctype, coding = mimetypes.guess_type(path)
+        if coding is not None:  # notes.txt.gz is gzip bytes, not text: say what the bytes are
+            ctype = _CODING_TYPES.get(coding, "application/octet-stream")
+        ctype = ctype or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
             ctype += "; charset=utf-8"
         e = _Entry(
@@ -177,9 +183,13 @@ class StaticFiles:
         if path is None:
             return _not_found()
         if path == SLASH:
-            raw = req._origin()
-            p, q, query = raw.partition("?")
-            return 301, [("Location", p + "/" + q + query)], "moved: the directory's address ends with /\n"
+            # the Location from the path as resolved (decoded, normalised, one
+            # leading slash), never from the raw target: "//host/..%2Fdir"
+            # must not send the client to another host
+            norm = posixpath.normpath("/" + req.path.lstrip("/"))
+            _, q, query = req._origin().partition("?")
+            location = quote(norm.encode("latin-1"), safe="/") + "/" + q + query
+            return 301, [("Location", location)], "moved: the directory's address ends with /\n"
         e = self._entry(path)
         if e is None:
             return _not_found()
@@ -214,25 +224,25 @@ class StaticFiles:
         return FileResponse(e.fd, 0, e.size, 200, headers)
 
 
+_RANGE = re.compile(r"[Bb][Yy][Tt][Ee][Ss]=([0-9]*)-([0-9]*)")
+
+
 def _range(value: str, size: int):
     """One 'bytes=' range -> (first, last), 'unsatisfiable', or None (ignore:
     several ranges or a malformed header are answered with the whole file)."""
-    unit, _, spec = value.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    m = _RANGE.fullmatch(value.strip())  # digits only (RFC 9110 §14.1.2): no signs, spaces or "1_0"
+    if m is None:
         return None
-    first, sep, last = spec.strip().partition("-")
-    if not sep:
-        return None
-    try:
-        if first == "":
-            n = int(last)
-            if n <= 0:
-                return "unsatisfiable"
-            return (max(0, size - n), size - 1) if size else "unsatisfiable"
-        a = int(first)
-        b = int(last) if last else size - 1
-    except ValueError:
-        return None
+    first, last = m.groups()
+    if first == "":
+        if last == "":
+            return None
+        n = int(last)
+        if n <= 0:
+            return "unsatisfiable"
+        return (max(0, size - n), size - 1) if size else "unsatisfiable"
+    a = int(first)
+    b = int(last) if last else size - 1
     if a < 0 or (last and b < a):
         return None
     if a >= size:

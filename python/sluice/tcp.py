@@ -89,7 +89,7 @@ class Transport:
 
     __slots__ = (
         "_loop", "_c", "_id", "_protocol", "_server", "_closing", "_closed",
-        "_write_paused", "_high", "_extra", "_buffered", "_receive", "close_reason",
+        "_write_paused", "_high", "_extra", "_buffered", "_receive", "close_reason", "_reading_paused",
     )  # fmt: skip
 
     def __init__(self, loop, c, conn_id: int, protocol, server=None, high_water: int = 64 * 1024):
@@ -101,7 +101,8 @@ class Transport:
         self._closing = False
         self._closed = False
         self._write_paused = False
-        self._high = high_water
+        self._high = high_water or 64 * 1024  # 0: C's default mark (SL_DEFAULT_HIGH_WATER)
+        self._reading_paused = False
         self._extra: dict | None = None
         self._buffered = isinstance(protocol, BufferedProtocol)
         # The loop calls this directly for each chunk while the connection
@@ -224,10 +225,20 @@ class Transport:
         return 0 if self._closed else lib.sl_conn_pending(self._c)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Only the high mark can change after the connection was made (the
-        server's or connect()'s high_water/low_water settings set both)."""
-        if high is not None:
-            self._high = high
+        """As asyncio's: pause_writing() once more than high bytes wait,
+        resume_writing() once no more than low do (defaults: high 64 KiB,
+        or 4x low; low high // 4). ValueError unless high >= low >= 0."""
+        if high is None:
+            high = 64 * 1024 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        if not self._closed and lib.sl_conn_set_water(self._c, high or 1, low) != 0:
+            raise ValueError(f"high ({high!r}): at most {0xFFFFFFFF} bytes")
+        self._high = high or 1  # (0 in C means its default: one byte pauses at once, as asyncio's 0)
+        if self._write_paused and self.get_write_buffer_size() <= low:
+            self._resume()
 
     def is_closing(self) -> bool:
         return self._closing
@@ -252,13 +263,15 @@ class Transport:
     def pause_reading(self) -> None:
         if not self._closed:
             lib.sl_conn_pause_reading(self._c)
+            self._reading_paused = True
 
     def resume_reading(self) -> None:
         if not self._closed:
             lib.sl_conn_resume_reading(self._c)
+            self._reading_paused = False
 
     def is_reading(self) -> bool:
-        return not self._closing
+        return not self._closing and not self._reading_paused
 
     def get_protocol(self):
         return self._protocol
@@ -505,6 +518,7 @@ def connect(
         rc = s.connect_ex(addr)
         if rc not in (0, errno.EINPROGRESS):
             raise OSError(rc, f"connect to {host}:{port}: {os.strerror(rc)}")
+        protocol = protocol_factory()  # before C owns the socket: a factory that raises leaves nothing open
     except BaseException:
         s.close()
         raise
@@ -513,7 +527,7 @@ def connect(
     if c == ffi.NULL:
         raise OSError(errno.ENOMEM, "sluice: cannot watch the new connection")
     conn_id = lib.sl_conn_id(c)
-    transport = Transport(loop, c, conn_id, protocol_factory(), None, high_water)
+    transport = Transport(loop, c, conn_id, protocol, None, high_water)
     transport._extra = {"_on_error": on_error or (lambda exc: log_limited("connect", 30, "sluice: %s", exc))}
     loop._conns[conn_id] = transport
     return transport
