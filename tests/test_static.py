@@ -142,6 +142,54 @@ def test_etag_and_last_modified_give_304(site):
     assert fetch(s.port, get("/a.txt", extra=f'If-None-Match: "x"\r\nIf-Modified-Since: {lm}\r\n')).status == 200
 
 
+def test_if_match_and_if_unmodified_since_are_preconditions(site):
+    """RFC 9110 §13.1.1, §13.1.4: false -> 412 and nothing of the file."""
+    s, _ = site
+    r = fetch(s.port, get("/a.txt"))
+    etag, lm = r.headers["etag"], r.headers["last-modified"]
+    old = "Thu, 01 Jan 1990 00:00:00 GMT"
+    cases = [
+        ('If-Match: "other"', 412),
+        (f"If-Match: {etag}", 200),
+        (f'If-Match: "x", {etag}', 200),
+        ("If-Match: *", 200),
+        (f"If-Match: W/{etag}", 412),  # a weak tag never matches If-Match (strong comparison)
+        (f"If-Unmodified-Since: {old}", 412),
+        (f"If-Unmodified-Since: {lm}", 200),
+        ("If-Unmodified-Since: not a date", 200),  # ignored
+        (f"If-Match: {etag}\r\nIf-Unmodified-Since: {old}", 200),  # If-Match wins
+        ('If-Match: "other"\r\nRange: bytes=0-1', 412),
+    ]
+    for header, status in cases:
+        r = fetch(s.port, get("/a.txt", extra=header + "\r\n"))
+        assert r.status == status, header
+        assert r.body == (b"0123456789" if status == 200 else b"precondition failed\n"), header
+
+
+def test_a_file_this_process_may_not_read_is_403_and_logged(site, monkeypatch, caplog):
+    import logging
+
+    import sluice.log
+    import sluice.static
+
+    s, root = site
+    denied = str(root / "a.txt")
+    real_open = os.open
+
+    def guarded(path, *args, **kw):
+        if path == denied:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kw)
+
+    monkeypatch.setattr(sluice.log, "_limiter", sluice.log.RateLimiter())
+    monkeypatch.setattr(sluice.static.os, "open", guarded)
+    with caplog.at_level(logging.WARNING, logger="sluice"):
+        r = fetch(s.port, get("/a.txt"))
+    assert (r.status, r.body) == (403, b"forbidden\n")
+    assert any("cannot open" in rec.getMessage() and "a.txt" in rec.getMessage() for rec in caplog.records)
+    assert fetch(s.port, get("/style.css")).status == 200  # the others are served
+
+
 @pytest.mark.parametrize(
     "spec, status, body, content_range",
     [

@@ -201,6 +201,8 @@ def test_peer_reset_reports_connection_reset(backend):
 
 
 def test_a_raising_protocol_loses_only_its_own_connection(backend, caplog):
+    lost = []
+
     class Fragile(proto_base(backend)):
         def connection_made(self, transport):
             self.transport = transport
@@ -209,6 +211,9 @@ def test_a_raising_protocol_loses_only_its_own_connection(backend, caplog):
             if data.startswith(b"crash"):
                 raise ValueError("handler bug")
             self.transport.write(data)
+
+        def connection_lost(self, exc):
+            lost.append(exc)
 
     port = backend.start_server(Fragile)
 
@@ -228,6 +233,9 @@ def test_a_raising_protocol_loses_only_its_own_connection(backend, caplog):
     assert bad_result == b""
     assert good_result == b"still served"
     assert any("handler bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    run_until(backend, lambda: len(lost) == 2)
+    # the broken connection's connection_lost is told why, as asyncio's is; the other's is a clean close
+    assert sorted(map(repr, lost)) == sorted([repr(None), repr(ValueError("handler bug"))])
 
 
 def test_pause_and_resume_writing_around_a_reader_that_stops(backend):

@@ -316,8 +316,13 @@ class Loop:
     def _protocol_failed(self, kind: int, cid: int, exc: Exception) -> None:
         transport = self._conns.get(cid) if kind != EV_FD else None
         if transport is None:
-            log_limited("loop", 40, "sluice: event callback raised", exc_info=exc)
+            what = "a protocol's connection_lost" if kind == EV_CLOSED else "an event callback"
+            log_limited("loop", 40, "sluice: %s raised", what, exc_info=exc)
             return
+        if hasattr(transport, "_extra"):  # a Transport: connection_lost gets the exception, as asyncio's
+            if transport._extra is None:
+                transport._extra = {}
+            transport._extra["_failure"] = exc
         log_limited(
             "protocol",
             40,

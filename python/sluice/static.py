@@ -3,8 +3,9 @@
 GET and HEAD; index.html for a directory (no listings; 301 to add a missing
 trailing slash, 404 for a file with one); MIME types from the
 standard ``mimetypes``; ``ETag`` with ``If-None-Match`` and
-``Last-Modified`` with ``If-Modified-Since`` (304); one ``Range`` (206, or
-416); the body goes out with sendfile from C. An open-file cache keeps hot
+``Last-Modified`` with ``If-Modified-Since`` (304), ``If-Match`` and
+``If-Unmodified-Since`` (412); one ``Range`` (206, or 416); 403 for a file
+this process may not open; the body goes out with sendfile from C. An open-file cache keeps hot
 files open (looked at again at most once a second, so a changed file is
 seen); a small file's bytes are kept with it, and a whole small file goes
 out in one send with its head (no sendfile, no dup of the fd). Safety: the
@@ -16,16 +17,19 @@ the file).
 from __future__ import annotations
 
 import email.utils
+import logging
 import mimetypes
 import os
 import posixpath
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from .http import FileResponse, Request
 from .http.request import Rendered, header_block
+from .log import log_limited
 
 _CACHE_MAX = 256  # open files kept
 _RECHECK_S = 1.0
@@ -60,6 +64,7 @@ def _not_found():
     return 404, [], "not found\n"
 
 
+FORBIDDEN: Any = object()  # _entry's answer for a file this process may not open
 _CODING_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
 SLASH = "/"  # resolve's answer for a directory asked for without its trailing slash (a 301 to it)
 
@@ -137,6 +142,11 @@ class StaticFiles:
         self._drop(path)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except PermissionError as exc:
+            # the file is there but this process may not read it: say so to
+            # the operator (a 404 would hide a wrong mode), 403 to the client
+            log_limited("static-perm", logging.WARNING, "sluice: cannot open %s: %s", path, exc.strerror)
+            return FORBIDDEN
         except OSError:
             return None
         if len(self._cache) >= _CACHE_MAX:
@@ -193,25 +203,33 @@ class StaticFiles:
         e = self._entry(path)
         if e is None:
             return _not_found()
+        if e is FORBIDDEN:
+            return 403, [], "forbidden\n"
         head = req.head_bytes().lower()
         if b"\nif-" not in head and b"\nrange:" not in head:  # the common case: the whole file
             if e.whole is not None:
                 return e.whole
             return FileResponse(e.fd, 0, e.size, 200, raw_headers=e.block)
         headers = e.headers()
+        # preconditions in RFC 9110 §13.2.2's order: If-Match (strong
+        # comparison: our tags are strong), else If-Unmodified-Since; then
+        # If-None-Match, else If-Modified-Since; then If-Range
+        im = req.header("if-match")
+        if im is not None:
+            if im.strip() != "*" and e.etag not in [t.strip() for t in im.split(",")]:
+                return 412, [], "precondition failed\n"
+        else:
+            since = _http_date(req.header("if-unmodified-since"))
+            if since is not None and int(e.mtime) > since:
+                return 412, [], "precondition failed\n"
         inm = req.header("if-none-match")
         if inm is not None:
             if inm.strip() == "*" or e.etag in [t.strip().removeprefix("W/") for t in inm.split(",")]:
                 return FileResponse(e.fd, 0, 0, 304, headers, no_body=True)
         else:
-            ims = req.header("if-modified-since")
-            if ims is not None:
-                try:
-                    since = email.utils.parsedate_to_datetime(ims).timestamp()
-                except (TypeError, ValueError, IndexError, OverflowError):
-                    since = None
-                if since is not None and int(e.mtime) <= since:
-                    return FileResponse(e.fd, 0, 0, 304, headers, no_body=True)
+            since = _http_date(req.header("if-modified-since"))
+            if since is not None and int(e.mtime) <= since:
+                return FileResponse(e.fd, 0, 0, 304, headers, no_body=True)
         rng = req.header("range")
         if rng is not None and req.header("if-range") in (None, e.etag, e.last_modified):
             span = _range(rng, e.size)
@@ -222,6 +240,17 @@ class StaticFiles:
                 headers.append(("Content-Range", f"bytes {first}-{last}/{e.size}"))
                 return FileResponse(e.fd, first, last - first + 1, 206, headers)
         return FileResponse(e.fd, 0, e.size, 200, headers)
+
+
+def _http_date(value: str | None) -> float | None:
+    """An HTTP date as a timestamp; None when absent or not a date (the
+    condition is then ignored, RFC 9110 §13.1.3)."""
+    if value is None:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 _RANGE = re.compile(r"[Bb][Yy][Tt][Ee][Ss]=([0-9]*)-([0-9]*)")

@@ -140,7 +140,14 @@ class Transport:
     def _resume(self) -> None:
         if self._write_paused:
             self._write_paused = False
-            self._protocol.resume_writing()
+            try:
+                self._protocol.resume_writing()
+            except Exception as exc:  # as asyncio: logged, the connection goes on
+                self._flow_failed("resume_writing", exc)
+
+    def _flow_failed(self, what: str, exc: Exception) -> None:
+        name = type(self._protocol).__qualname__
+        log_limited("protocol", 40, "sluice: %s.%s raised", name, what, exc_info=exc)
 
     def _connected(self, err: int) -> None:
         if err:
@@ -169,7 +176,8 @@ class Transport:
             server._forget(self)
         if self._extra is not None and ("_connect_failed" in self._extra or "_on_error" in self._extra):
             return  # the connect failed, or never finished: connection_made never ran
-        self._protocol.connection_lost(_lost_exception(reason, err))
+        failure = self._extra.pop("_failure", None) if self._extra else None  # the protocol's own exception
+        self._protocol.connection_lost(failure or _lost_exception(reason, err))
 
     def _detach(self) -> None:  # the loop is being freed
         self._closing = self._closed = True
@@ -203,7 +211,10 @@ class Transport:
         if pending > self._high:
             if not self._write_paused:
                 self._write_paused = True
-                self._protocol.pause_writing()
+                try:
+                    self._protocol.pause_writing()
+                except Exception as exc:  # not the writer's to catch: the data was queued
+                    self._flow_failed("pause_writing", exc)
         elif pending == -errno.ENOBUFS:
             log_limited("pool", 40, "sluice: buffer pool exhausted; closing a connection")
             self._close(lib.SL_CLOSE_POOL, graceful=False)
