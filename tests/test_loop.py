@@ -276,3 +276,28 @@ def test_a_connect_whose_protocol_factory_raises_leaves_no_connection(loop, capl
     assert not loop._conns
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     listener.close()
+
+
+def test_a_repeating_timer_that_raises_keyboard_interrupt_keeps_repeating(loop):
+    runs = []
+
+    def tick():
+        runs.append(time.monotonic())
+        if len(runs) == 1:
+            raise KeyboardInterrupt
+
+    handle = loop.call_every(0.01, tick)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(100):
+            loop.run_once(0.02)
+    deadline = time.monotonic() + 5
+    while len(runs) < 3 and time.monotonic() < deadline:
+        loop.run_once(0.02)
+    handle.cancel()
+    assert len(runs) >= 3  # it went on after the interrupt
+
+
+def test_call_every_needs_a_positive_interval(loop):
+    for bad in (0, -1, 0.0):
+        with pytest.raises(ValueError, match="interval"):
+            loop.call_every(bad, print)

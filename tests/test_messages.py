@@ -877,3 +877,28 @@ def test_a_big_heartbeat_is_refused_on_its_header_without_waiting_for_its_payloa
     assert peer.frames() == [(0x10, 0, b"one")]
     assert served.reasons == ["protocol error"]
     peer.close()
+
+
+def test_a_host_name_s_next_address_is_tried_when_the_first_refuses(loop, monkeypatch):
+    """localhost may give ::1 first while the server listens on 127.0.0.1."""
+    served = Served(loop)
+    real = socket.getaddrinfo
+
+    def both(host, *args, **kw):
+        if host == "sluice-test-two":  # 127.0.0.2 first: nothing listens there, a refusal
+            return [*real("127.0.0.2", *args, **kw), *real("127.0.0.1", *args, **kw)]
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", both)
+    errors = []
+    client = MessageClient(loop, "sluice-test-two", served.port, on_connect_error=errors.append)
+    run_until(loop, lambda: client.connected)
+    assert not errors  # the refusal of the first address was not the attempt's end
+    client.close()
+    run_until(loop, lambda: served.reasons)
+
+
+def test_msg_client_refuses_port_0_with_a_usage_error():
+    done = msg_client("localhost:0", "--count", "1", "--timeout", "5")
+    assert done.returncode == 2
+    assert b"1..65535" in done.stderr and b"Traceback" not in done.stderr

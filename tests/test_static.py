@@ -81,20 +81,21 @@ def test_the_directory_redirect_never_leaves_the_site(tmp_path, target, location
 
 
 def test_a_compressed_file_is_typed_as_what_its_bytes_are(tmp_path):
-    """notes.txt.gz holds gzip bytes: typed as gzip, not text (nothing here
-    says Content-Encoding, which would have a browser unpack a download)."""
+    """notes.txt.gz holds gzip bytes: typed as gzip, not text (no
+    Content-Encoding, which would have a browser unpack a download); an
+    .svgz is an SVG image sent gzipped, and says so."""
     (tmp_path / "notes.txt.gz").write_bytes(b"\x1f\x8b")
     (tmp_path / "pack.tar.bz2").write_bytes(b"BZ")
     (tmp_path / "style.css.br").write_bytes(b"br")
+    (tmp_path / "logo.svgz").write_bytes(b"\x1f\x8b")  # made to be sent gzipped: shown, not saved
+    names = ("notes.txt.gz", "pack.tar.bz2", "style.css.br", "logo.svgz")
     with ThreadServer(StaticFiles(str(tmp_path))) as s:
-        types = {
-            name: fetch(s.port, get("/" + name)).headers["content-type"]
-            for name in ("notes.txt.gz", "pack.tar.bz2", "style.css.br")
-        }
-    assert types == {
-        "notes.txt.gz": "application/gzip",
-        "pack.tar.bz2": "application/x-bzip2",
-        "style.css.br": "application/octet-stream",
+        heads = {name: fetch(s.port, get("/" + name)).headers for name in names}
+    assert {name: (h["content-type"], h.get("content-encoding")) for name, h in heads.items()} == {
+        "notes.txt.gz": ("application/gzip", None),
+        "pack.tar.bz2": ("application/x-bzip2", None),
+        "style.css.br": ("application/octet-stream", None),
+        "logo.svgz": ("image/svg+xml", "gzip"),
     }
 
 

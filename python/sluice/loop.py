@@ -62,7 +62,7 @@ def _ms(name: str, seconds: float) -> int:
     try:
         return max(0, math.ceil(seconds * 1000))
     except (ValueError, OverflowError, TypeError):
-        raise ValueError(f"{name}: expected a finite number of seconds, got {seconds!r}") from None
+        raise ValueError(f"{name}: expected a number of seconds (finite, below 1e305), got {seconds!r}") from None
 
 
 class Loop:
@@ -130,7 +130,10 @@ class Loop:
 
     def call_every(self, interval: float, callback: Callable, *args: Any) -> Timer:
         """Run callback every interval seconds until the handle is cancelled."""
-        ms = max(1, _ms("interval", interval))
+        ms = _ms("interval", interval)
+        if not interval > 0:
+            raise ValueError(f"interval: must be a positive number of seconds, got {interval!r}")
+        ms = max(1, ms)
         timer = Timer(lib.sl_monotonic_ms() + ms, callback, args, interval=ms)
         return self._timers.add(timer)
 
@@ -193,20 +196,27 @@ class Loop:
                         continue
                     self._call(timer)
                     if timer.interval and not timer.cancelled:
-                        # the next run an interval after this one was due, or
-                        # an interval after it ran if the loop fell behind
-                        # (no burst of catch-ups)
-                        timer.when += timer.interval
-                        if timer.when <= now:
-                            timer.when = lib.sl_monotonic_ms() + timer.interval
-                        self._timers.add(timer)
+                        self._again(timer, now)
             finally:
-                # a KeyboardInterrupt out of a callback: the timer that raised
-                # has run; the turn's others go back to wait for the next turn
-                for timer in due[ran:]:
-                    if not timer.cancelled:
-                        self._timers.add(timer)
+                if ran and ran <= len(due):  # a KeyboardInterrupt out of a callback
+                    # the timer that raised has run (a repeating one runs
+                    # again an interval on); the turn's others wait for the next turn
+                    raised = due[ran - 1]
+                    if raised.interval and not raised.cancelled and raised._slot is None:
+                        self._again(raised, now)
+                    for timer in due[ran:]:
+                        if not timer.cancelled:
+                            self._timers.add(timer)
                 due.clear()
+
+    def _again(self, timer: Timer, now: int) -> None:
+        """A repeating timer's next run: an interval after this one was due,
+        or an interval after it ran if the loop fell behind (no burst of
+        catch-ups)."""
+        timer.when += timer.interval
+        if timer.when <= now:
+            timer.when = lib.sl_monotonic_ms() + timer.interval
+        self._timers.add(timer)
 
     def _call(self, handle: Timer) -> None:
         try:

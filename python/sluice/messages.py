@@ -556,6 +556,7 @@ class MessageClient:
         self._clock = clock
         self._conn: _ClientConnection | None = None
         self._pending: Transport | None = None  # a connect under way
+        self._more: list[str] = []  # the host name's addresses not tried yet in this attempt
         self._connected_at = 0.0
         self._ticker = None
         self._retry = None
@@ -613,7 +614,8 @@ class MessageClient:
 
     def _resolve(self) -> None:  # (in the resolver's thread)
         try:
-            found: Any = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0][4][0]
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            found: Any = list(dict.fromkeys(info[4][0] for info in infos))  # each address once, in order
         except (OSError, UnicodeError) as exc:
             found = exc if isinstance(exc, OSError) else OSError(f"cannot resolve {self.host!r}: {exc}")
         if not self._closed:
@@ -625,7 +627,10 @@ class MessageClient:
         if isinstance(found, Exception):
             self._connect_failed(found)
         else:
-            self._connect_to(found)
+            # the name's other addresses are tried in turn when one refuses
+            # ("localhost" may give ::1 first to a server on 127.0.0.1)
+            self._more = found[1:]
+            self._connect_to(found[0])
 
     def _connect_to(self, host: str) -> None:
         try:
@@ -645,6 +650,9 @@ class MessageClient:
 
     def _connect_failed(self, exc: Exception) -> None:
         self._pending = None
+        if self._more and not self._closed:
+            self._connect_to(self._more.pop(0))  # the next address of the name, at once
+            return
         self._schedule_retry()
         log_limited(
             "message client connect",

@@ -205,6 +205,8 @@ def msg_client(address: str, count: int, kind: int, size: int, from_stdin: bool,
         host, port = parse_bind(address)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="ADDRESS") from None
+    if not 0 < port <= 65535:  # a bind may say 0 (any port); a server to reach may not
+        raise click.BadParameter(f"{address!r}: the port must be 1..65535", param_hint="ADDRESS")
     if from_stdin:
         payloads = [line.rstrip(b"\n") for line in sys.stdin.buffer]
         if not payloads:

@@ -50,14 +50,18 @@ class _Entry:
     checked: float
     block: bytes = b""  # the header lines of a 200, rendered once
     whole: Rendered | None = None  # a small file's 200, bytes and all
+    encoding: str = ""  # a Content-Encoding (an .svgz only)
 
     def headers(self) -> list[tuple[str, str]]:
-        return [
+        h = [
             ("Content-Type", self.ctype),
             ("ETag", self.etag),
             ("Last-Modified", self.last_modified),
             ("Accept-Ranges", "bytes"),
         ]
+        if self.encoding:
+            h.append(("Content-Encoding", self.encoding))
+        return h
 
 
 def _not_found():
@@ -152,7 +156,10 @@ class StaticFiles:
         if len(self._cache) >= _CACHE_MAX:
             self._drop(next(iter(self._cache)))
         ctype, coding = mimetypes.guess_type(path)
-        if coding is not None:  # notes.txt.gz is gzip bytes, not text: say what the bytes are
+        encoding = ""
+        if path.endswith(".svgz"):  # an image made to be sent gzipped: browsers unpack and show it
+            ctype, encoding = "image/svg+xml", "gzip"
+        elif coding is not None:  # notes.txt.gz is gzip bytes, not text: say what the bytes are
             ctype = _CODING_TYPES.get(coding, "application/octet-stream")
         ctype = ctype or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
@@ -165,6 +172,7 @@ class StaticFiles:
             email.utils.formatdate(st.st_mtime, usegmt=True),
             ctype,
             now,
+            encoding=encoding,
         )
         e.block = header_block(e.headers())
         if st.st_size <= _INLINE_MAX:
