@@ -197,16 +197,17 @@ class Loop:
                     self._call(timer)
                     if timer.interval and not timer.cancelled:
                         self._again(timer, now)
+            except BaseException:  # KeyboardInterrupt, SystemExit out of a callback (_call keeps the rest)
+                # the timer that raised has run (a repeating one runs again
+                # an interval on); the turn's others wait for the next turn
+                raised = due[ran - 1]
+                if raised.interval and not raised.cancelled and raised._slot is None:
+                    self._again(raised, now)
+                for timer in due[ran:]:
+                    if not timer.cancelled:
+                        self._timers.add(timer)
+                raise
             finally:
-                if ran and ran <= len(due):  # a KeyboardInterrupt out of a callback
-                    # the timer that raised has run (a repeating one runs
-                    # again an interval on); the turn's others wait for the next turn
-                    raised = due[ran - 1]
-                    if raised.interval and not raised.cancelled and raised._slot is None:
-                        self._again(raised, now)
-                    for timer in due[ran:]:
-                        if not timer.cancelled:
-                            self._timers.add(timer)
                 due.clear()
 
     def _again(self, timer: Timer, now: int) -> None:

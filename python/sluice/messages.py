@@ -673,6 +673,7 @@ class MessageClient:
 
     def _connected(self, conn: _ClientConnection) -> None:
         self._pending = None
+        self._more = []  # the next attempt looks the name up again
         self._conn = conn
         self._connected_at = self._clock()
         self._pinged = False
