@@ -48,9 +48,10 @@ typedef union pool_class {
         /* What the owner's fast path touches comes first, in one cache line. */
         _Atomic int cache_count; /* written by the owner only */
         int cache_max;           /* constant after buf_pool_new */
-        /* Blocks off the free list: in use, or in the owner's cache. Written
-         * under mu, read by the owner without it. in_use = taken - cache_count,
-         * so the owner's cache path counts nothing but allocs. */
+        /* Blocks off the free list: in use, or in the owner's cache (the
+         * array, or the pool's hot block). Written under mu, read by the owner without it.
+         * in_use = taken - cached, so the owner's cache path counts nothing
+         * but allocs. */
         _Atomic int64_t taken;
         _Atomic int64_t peak; /* most in use at once; written by the owner or under mu */
         _Atomic uint64_t allocs_owner, allocs_locked;
@@ -64,8 +65,14 @@ typedef union pool_class {
 _Static_assert(sizeof(pool_class) == 512, "pool_class is padded to 512 bytes");
 
 struct buf_pool {
-    pthread_mutex_t mu;
     const char *owner; /* &owner_mark of the thread that made the pool */
+    /* The owner's last released block, of any class, taken first by its
+     * next alloc of that class. An alloc+revert pair on it loads and stores
+     * only this pointer, at an address that does not depend on the block:
+     * a class's array adds a load of its count, and the revert a load of
+     * the block's class, to the chain from one pair to the next. */
+    _Atomic(io_buf *) hot; /* written by the owner only */
+    pthread_mutex_t mu;
     _Atomic size_t limit;
     _Atomic size_t held; /* committed bytes; changed under mu or by the owner */
     pool_class cls[SL_NUM_CLASSES];
@@ -84,10 +91,10 @@ size_t buf_pool_class_size(int i) { return i >= 0 && i < SL_NUM_CLASSES ? class_
 static inline int class_of(size_t n) {
     if (n <= class_size[0]) return 0;
     if (n > class_size[SL_NUM_CLASSES - 1]) return -1;
-    /* 4K * 4^i: i = ceil(log2(n) - 12) / 2, rounded up; 8M above 4M */
-    int log2_ceil = 64 - __builtin_clzll((unsigned long long)(n - 1));
-    int i = (log2_ceil - 12 + 1) / 2;
-    return i < SL_NUM_CLASSES ? i : SL_NUM_CLASSES - 1;
+    /* Compares, not a bit scan: bsr is microcoded on some x86 (6 ops on
+     * Zen 2), and without -mlzcnt __builtin_clzll is a bsr. */
+    return 1 + (n > class_size[1]) + (n > class_size[2]) + (n > class_size[3]) + (n > class_size[4]) +
+           (n > class_size[5]);
 }
 
 int buf_pool_class_of(size_t n) { return class_of(n); }
@@ -108,9 +115,19 @@ static inline void set_cache_count(pool_class *pc, int k) {
     atomic_store_explicit(&pc->cache_count, k, RELAXED);
 }
 
+static inline io_buf *hot_of(buf_pool *p) { return atomic_load_explicit(&p->hot, RELAXED); }
+static inline void set_hot(buf_pool *p, io_buf *b) { atomic_store_explicit(&p->hot, b, RELAXED); }
+
+/* Blocks of class i in the owner's cache: its array, and the hot block if
+ * it is of that class (a block's class never changes). */
+static int cached(buf_pool *p, int i) {
+    io_buf *h = hot_of(p);
+    return cache_count(&p->cls[i]) + (h != NULL && h->cls == i);
+}
+
 /* A snapshot when read off the owner thread. */
-static int64_t in_use_of(pool_class *pc) {
-    return atomic_load_explicit(&pc->taken, RELAXED) - cache_count(pc);
+static int64_t in_use_of(buf_pool *p, int i) {
+    return atomic_load_explicit(&p->cls[i].taken, RELAXED) - cached(p, i);
 }
 
 static inline void note_peak(pool_class *pc, int64_t in_use) {
@@ -139,7 +156,7 @@ static int grow_locked(buf_pool *p, int i, size_t count) {
         size_t per = SLAB_BYTES / size;
         for (size_t made = 0; made < count; made += per) {
             slab *s = malloc(sizeof *s);
-            io_buf *hdr = calloc(per, sizeof *hdr);
+            io_buf *hdr = io_buf_headers_new(per);
             void *mem = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (!s || !hdr || mem == MAP_FAILED) {
                 free(s);
@@ -163,7 +180,7 @@ static int grow_locked(buf_pool *p, int i, size_t count) {
         return 0;
     }
     for (size_t made = 0; made < count; made++) {
-        io_buf *b = calloc(1, sizeof *b);
+        io_buf *b = io_buf_headers_new(1);
         void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (!b || mem == MAP_FAILED) {
             free(b);
@@ -219,6 +236,9 @@ static void caches_to_lists_locked(buf_pool *p) {
         for (int k = cache_count(pc); k > 0; k--) push_free(pc, pc->cache[k - 1]);
         set_cache_count(pc, 0);
     }
+    io_buf *h = hot_of(p);
+    if (h) push_free(&p->cls[h->cls], h);
+    set_hot(p, NULL);
 }
 
 /* Take one block of class i from its list, committing it if trimmed. Under
@@ -268,6 +288,8 @@ void buf_pool_free(buf_pool *p) {
         pool_class *pc = &p->cls[i];
         for (int k = 0; k < cache_count(pc); k++) push_free(pc, pc->cache[k]);
         set_cache_count(pc, 0);
+        if (i == 0 && hot_of(p)) push_free(&p->cls[hot_of(p)->cls], hot_of(p));
+        if (i == 0) set_hot(p, NULL);
         if (i >= SLAB_CLASSES) {
             for (io_buf *b = pc->free_list, *n; b; b = n) {
                 n = b->next;
@@ -296,7 +318,7 @@ static __attribute__((noinline)) io_buf *alloc_slow(buf_pool *p, int i) {
     io_buf *b = pop_locked(p, i, owner);
     if (b) {
         add_u(owner ? &pc->allocs_owner : &pc->allocs_locked, 1);
-        note_peak(pc, in_use_of(pc));
+        note_peak(pc, in_use_of(p, i));
     }
     pthread_mutex_unlock(&p->mu);
     if (!b) {
@@ -313,9 +335,18 @@ io_buf *buf_pool_alloc_buf(buf_pool *p, size_t n) {
     if (i < 0) return NULL;
     pool_class *pc = &p->cls[i];
     int k;
-    if (__builtin_expect(IS_OWNER(p) && (k = cache_count(pc)) > 0, 1)) {
-        /* A cached block was reset by revert: head, length 0, next NULL. */
-        io_buf *b = pc->cache[k - 1];
+    io_buf *b;
+    if (__builtin_expect(!IS_OWNER(p), 0)) return alloc_slow(p, i);
+    /* A cached block was reset by revert: head, length 0, next NULL. */
+    if (__builtin_expect((b = hot_of(p)) != NULL && b->cls == i, 1)) {
+        set_hot(p, NULL);
+        add_u(&pc->allocs_owner, 1);
+        b->flags = 0;
+        note_peak(pc, atomic_load_explicit(&pc->taken, RELAXED) - cache_count(pc));
+        return b;
+    }
+    if (__builtin_expect((k = cache_count(pc)) > 0, 1)) { /* the hot block is not of class i */
+        b = pc->cache[k - 1];
         set_cache_count(pc, k - 1);
         add_u(&pc->allocs_owner, 1);
         b->flags = 0;
@@ -325,13 +356,25 @@ io_buf *buf_pool_alloc_buf(buf_pool *p, size_t n) {
     return alloc_slow(p, i);
 }
 
-static __attribute__((noinline)) void revert_slow(buf_pool *p, pool_class *pc, io_buf *b) {
+/* Owner: the hot block's class has its array full. The upper half of it
+ * goes to the list, the hot block into the array (or to the list where the
+ * class has no array), and b becomes the hot block, so the last block given
+ * back is the next one out of its class. Other threads: b to its list. */
+static __attribute__((noinline)) void revert_slow(buf_pool *p, io_buf *b) {
     pthread_mutex_lock(&p->mu);
-    push_free(pc, b);
-    if (IS_OWNER(p)) { /* the cache is full: half of it to the list as well */
-        int k = cache_count(pc);
-        for (; k > pc->cache_max / 2; k--) push_free(pc, pc->cache[k - 1]);
-        set_cache_count(pc, k);
+    if (IS_OWNER(p)) {
+        io_buf *old = hot_of(p);
+        pool_class *oc = &p->cls[old->cls];
+        int k = cache_count(oc);
+        for (; k > oc->cache_max / 2; k--) push_free(oc, oc->cache[k - 1]);
+        if (k < oc->cache_max)
+            oc->cache[k++] = old;
+        else
+            push_free(oc, old);
+        set_cache_count(oc, k);
+        set_hot(p, b);
+    } else {
+        push_free(&p->cls[b->cls], b);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -339,17 +382,28 @@ static __attribute__((noinline)) void revert_slow(buf_pool *p, pool_class *pc, i
 void buf_pool_revert(buf_pool *p, io_buf *b) {
     if (!b) return;
     if ((unsigned)b->cls >= SL_NUM_CLASSES || (b->flags & BLOCK_FREE)) return; /* not ours, or twice */
-    pool_class *pc = &p->cls[b->cls];
     b->head = b->length = 0;
     b->next = NULL;
     b->flags = BLOCK_FREE;
-    int k;
-    if (__builtin_expect(IS_OWNER(p) && (k = cache_count(pc)) < pc->cache_max, 1)) {
-        pc->cache[k] = b;
-        set_cache_count(pc, k + 1);
+    if (__builtin_expect(!IS_OWNER(p), 0)) {
+        revert_slow(p, b);
         return;
     }
-    revert_slow(p, pc, b);
+    /* b becomes the hot block; the one it displaces goes on its class's array. */
+    io_buf *old = hot_of(p);
+    if (__builtin_expect(old == NULL, 1)) {
+        set_hot(p, b);
+        return;
+    }
+    pool_class *oc = &p->cls[old->cls];
+    int k = cache_count(oc);
+    if (__builtin_expect(k < oc->cache_max, 1)) {
+        oc->cache[k] = old;
+        set_cache_count(oc, k + 1);
+        set_hot(p, b);
+        return;
+    }
+    revert_slow(p, b);
 }
 
 void buf_pool_set_limit(buf_pool *p, size_t limit) {
@@ -374,10 +428,10 @@ void buf_pool_get_stats(buf_pool *p, buf_pool_stats *out) {
         pool_class *pc = &p->cls[i];
         buf_pool_class_stats *s = &out->cls[i];
         s->block_size = class_size[i];
-        int64_t in_use = in_use_of(pc);
+        int64_t in_use = in_use_of(p, i);
         s->in_use = in_use > 0 ? (size_t)in_use : 0;
         /* the owner's cache count is read without its writer: a snapshot */
-        s->free = pc->free_count + (size_t)cache_count(pc);
+        s->free = pc->free_count + (size_t)cached(p, i);
         s->peak = (size_t)atomic_load_explicit(&pc->peak, RELAXED);
         s->allocs = atomic_load_explicit(&pc->allocs_owner, RELAXED) +
                     atomic_load_explicit(&pc->allocs_locked, RELAXED);

@@ -1,9 +1,20 @@
 /*
  * io_buf.c - one block of the pool: data[head .. head+length) is valid.
  */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
+
+_Static_assert(sizeof(io_buf) == 64, "an io_buf header is one cache line");
+
+io_buf *io_buf_headers_new(size_t n) {
+    if (n == 0 || n > SIZE_MAX / sizeof(io_buf)) return NULL;
+    io_buf *h = aligned_alloc(_Alignof(io_buf), n * sizeof(io_buf));
+    if (h) memset(h, 0, n * sizeof(io_buf));
+    return h;
+}
 
 void io_buf_clear(io_buf *b) { b->head = b->length = 0; }
 

@@ -213,7 +213,7 @@ int output_buf_send_file(output_buf *ob, int file_fd, uint64_t offset, size_t le
         close(file_fd);
         return 0;
     }
-    io_buf *f = calloc(1, sizeof *f);
+    io_buf *f = io_buf_headers_new(1);
     if (!f) return -1;
     f->cls = -1;
     f->file_fd = file_fd;

@@ -150,6 +150,48 @@ TEST(buf_pool_reverted_blocks_are_reused_lifo) {
     buf_pool_free(p);
 }
 
+/* The owner's last given-back block (of any class) is kept apart as the
+ * hot one; a block given back after it pushes it onto its own class's
+ * cache. Each class stays last-in first-out across that, and the stats
+ * count the hot block as free in its class only. */
+TEST(buf_pool_lifo_per_class_across_the_hot_block) {
+    buf_pool *p = empty_pool(0);
+    io_buf *a4 = buf_pool_alloc_buf(p, 4 * K), *b4 = buf_pool_alloc_buf(p, 4 * K);
+    io_buf *c16 = buf_pool_alloc_buf(p, 16 * K), *d8m = buf_pool_alloc_buf(p, 8 * M);
+    REQUIRE(a4 && b4 && c16 && d8m);
+    buf_pool_revert(p, a4);
+    buf_pool_revert(p, b4);
+    buf_pool_revert(p, c16); /* hot: c16; b4 on top of 4K's cache */
+    buf_pool_stats s = stats_of(p);
+    CHECK_EQ_U(s.cls[0].in_use, 0);
+    CHECK_EQ_U(s.cls[1].in_use, 0);
+    CHECK_EQ_U(s.cls[6].in_use, 1);
+    CHECK_EQ_U(s.cls[1].free, 1 * M / (16 * K));
+    CHECK_EQ_U(s.cls[0].free, 1 * M / (4 * K));
+    buf_pool_revert(p, d8m); /* hot: d8m (8M has no cache); c16 on 16K's */
+    s = stats_of(p);
+    CHECK_EQ_U(s.cls[6].in_use, 0);
+    CHECK_EQ_U(s.cls[6].free, 1);
+    CHECK_EQ_U(s.cls[1].free, 1 * M / (16 * K));
+    CHECK(buf_pool_alloc_buf(p, 4 * K) == b4);
+    CHECK(buf_pool_alloc_buf(p, 16 * K) == c16);
+    CHECK(buf_pool_alloc_buf(p, 4 * K) == a4);
+    CHECK(buf_pool_alloc_buf(p, 8 * M) == d8m);
+    s = stats_of(p);
+    CHECK_EQ_U(s.cls[0].in_use, 2);
+    CHECK_EQ_U(s.cls[1].in_use, 1);
+    CHECK_EQ_U(s.cls[6].in_use, 1);
+    CHECK_EQ_U(s.cls[0].peak, 2);
+    CHECK_EQ_U(s.cls[6].peak, 1);
+    buf_pool_revert(p, a4);
+    buf_pool_revert(p, b4);
+    buf_pool_revert(p, c16);
+    buf_pool_revert(p, d8m);
+    s = stats_of(p);
+    CHECK_EQ_U(total_in_use(&s), 0);
+    buf_pool_free(p);
+}
+
 /* Past the limit alloc_buf returns NULL, counts a failure in that class and
  * the process goes on; a block given back can be had again. */
 TEST(buf_pool_limit_refuses_and_counts_failure) {
