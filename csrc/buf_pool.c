@@ -49,9 +49,9 @@ typedef union pool_class {
         _Atomic int cache_count; /* written by the owner only */
         int cache_max;           /* constant after buf_pool_new */
         /* Blocks off the free list: in use, or in the owner's cache (the
-         * array, or the pool's hot block). Written under mu, read by the owner without it.
-         * in_use = taken - cached, so the owner's cache path counts nothing
-         * but allocs. */
+         * array, or the pool's hot block). Written under mu, read by the
+         * owner without it. in_use = taken - cached, so the owner's cache
+         * path counts nothing but allocs. */
         _Atomic int64_t taken;
         _Atomic int64_t peak; /* most in use at once; written by the owner or under mu */
         _Atomic uint64_t allocs_owner, allocs_locked;
@@ -284,12 +284,13 @@ buf_pool *buf_pool_new(const size_t *prealloc, size_t limit) {
 
 void buf_pool_free(buf_pool *p) {
     if (!p) return;
+    io_buf *h = hot_of(p); /* onto its list, which the loop below unmaps for large classes */
+    if (h) push_free(&p->cls[h->cls], h);
+    set_hot(p, NULL);
     for (int i = 0; i < SL_NUM_CLASSES; i++) {
         pool_class *pc = &p->cls[i];
         for (int k = 0; k < cache_count(pc); k++) push_free(pc, pc->cache[k]);
         set_cache_count(pc, 0);
-        if (i == 0 && hot_of(p)) push_free(&p->cls[hot_of(p)->cls], hot_of(p));
-        if (i == 0) set_hot(p, NULL);
         if (i >= SLAB_CLASSES) {
             for (io_buf *b = pc->free_list, *n; b; b = n) {
                 n = b->next;
