@@ -70,6 +70,45 @@ def test_call_soon_threadsafe_wakes_a_blocked_loop(loop):
     assert time.monotonic() - start < 5
 
 
+def test_call_soon_threadsafe_after_close_raises():
+    loop = Loop()
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.call_soon_threadsafe(print)
+    assert not loop._ready  # nothing queued that would never run
+    loop.stop()  # a no-op, as before
+
+
+def test_wake_ups_from_another_thread_race_close_without_a_crash():
+    """Another thread keeps handing work over while the loop closes: each
+    call either queues and wakes a live loop or raises RuntimeError; none
+    writes to a freed loop (the check and the wake-up were apart, so a close
+    between them freed the C loop under the other thread)."""
+    for _ in range(30):
+        loop = Loop()
+        outcome = []
+        started = threading.Event()
+
+        def hammer(loop=loop, outcome=outcome, started=started):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                started.set()
+                try:
+                    loop.call_soon_threadsafe(len, ())
+                    loop.stop()
+                except RuntimeError:
+                    outcome.append("closed")
+                    return
+
+        t = threading.Thread(target=hammer)
+        t.start()
+        started.wait(5)
+        loop.run_once(0)
+        loop.close()
+        t.join(10)
+        assert outcome == ["closed"]
+
+
 def test_loop_releases_the_gil_while_waiting(loop):
     counter = [0]
     stop = threading.Event()

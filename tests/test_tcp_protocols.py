@@ -398,3 +398,39 @@ def _lowered_limits(backend, limits):
     with pytest.raises(ValueError):
         w.transport.set_write_buffer_limits(high=10, low=20)
     sock.close()
+
+
+def test_high_mark_lowered_below_the_buffered_output_pauses_at_once():
+    """As asyncio's set_write_buffer_limits: a high mark set below what
+    already waits pauses the protocol then, not at the next write; the
+    resume follows once the peer has read. Sluice only: asyncio writes at
+    once when nothing waits, so nothing is buffered to lower the mark under."""
+    backend = BACKENDS["sluice"]()
+    events = []
+    try:
+
+        class Writer(proto_base(backend)):
+            def connection_made(self, transport):
+                self.transport = transport
+                Writer.last = self
+
+            def pause_writing(self):
+                events.append("pause")
+
+            def resume_writing(self):
+                events.append("resume")
+
+        port = backend.start_server(Writer)
+        sock = socket.create_connection(("127.0.0.1", port))
+        run_until(backend, lambda: getattr(Writer, "last", None) is not None)
+        t = Writer.last.transport
+        t.write(b"y" * 1500)  # waits for the end of the turn
+        assert events == [] and t.get_write_buffer_size() == 1500
+        t.set_write_buffer_limits(high=1000)
+        assert events == ["pause"]
+        got = in_thread(backend, lambda: len(recv_all(sock, 1500)))
+        run_until(backend, lambda: events == ["pause", "resume"])
+        assert got == 1500
+        sock.close()
+    finally:
+        backend.close()

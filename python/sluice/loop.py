@@ -92,6 +92,10 @@ class Loop:
         self._running = False
         self._stopping = False
         self._closed = False
+        # Held by other threads' wake-ups and by close() while it frees the C
+        # loop, so no wake-up writes to a freed loop's eventfd (reentrant: a
+        # signal handler may call stop() in a thread that holds it).
+        self._wake_lock = threading.RLock()
         self._error: BaseException | None = None
         self._signal_handlers: dict[int, Timer] = {}
         self._wakeup_pair: tuple[socket.socket, socket.socket] | None = None
@@ -112,10 +116,22 @@ class Loop:
         return handle
 
     def call_soon_threadsafe(self, callback: Callable, *args: Any) -> Timer:
-        """From any thread: run callback in the loop's thread soon."""
+        """From any thread: run callback in the loop's thread soon.
+        RuntimeError once the loop is closed (as asyncio's)."""
+        handle = self._threadsafe(callback, args)
+        if handle is None:
+            raise RuntimeError("sluice: the loop is closed")
+        return handle
+
+    def _threadsafe(self, callback: Callable, args: tuple) -> Timer | None:
+        """call_soon_threadsafe for Sluice's own threads (a WSGI app's, a
+        streamed body's producer, the resolver): None, and nothing queued,
+        once the loop is closed, since what it would run has gone with it."""
         handle = Timer(0, callback, args)
-        self._ready.append(handle)  # deque.append is atomic
-        if not self._closed:
+        with self._wake_lock:
+            if self._closed:
+                return None
+            self._ready.append(handle)
             lib.sl_loop_wake(self._c)
         return handle
 
@@ -161,8 +177,9 @@ class Loop:
 
     def stop(self) -> None:
         self._stopping = True
-        if not self._closed:
-            lib.sl_loop_wake(self._c)
+        with self._wake_lock:
+            if not self._closed:
+                lib.sl_loop_wake(self._c)
 
     def _run_once(self, cap_ms: int | None = None) -> None:
         ready = self._ready
@@ -453,9 +470,10 @@ class Loop:
         for transport in self._conns.values():
             transport._detach()
         self._conns.clear()
-        self._closed = True
-        lib.sl_loop_free(self._c)
-        self._c = ffi.NULL
+        with self._wake_lock:
+            self._closed = True
+            c, self._c = self._c, ffi.NULL
+        lib.sl_loop_free(c)
         logger.debug("loop closed")
 
     def __enter__(self) -> Loop:

@@ -619,7 +619,7 @@ class MessageClient:
         except (OSError, UnicodeError) as exc:
             found = exc if isinstance(exc, OSError) else OSError(f"cannot resolve {self.host!r}: {exc}")
         if not self._closed:
-            self.loop.call_soon_threadsafe(self._resolved, found)
+            self.loop._threadsafe(self._resolved, (found,))
 
     def _resolved(self, found: Any) -> None:
         if self._closed:

@@ -137,6 +137,14 @@ class Transport:
         if not keep_open and not self._closing:
             self._close(lib.SL_CLOSE_PEER, graceful=True)
 
+    def _pause(self) -> None:
+        if not self._write_paused:
+            self._write_paused = True
+            try:
+                self._protocol.pause_writing()
+            except Exception as exc:  # not the writer's to catch: the data was queued
+                self._flow_failed("pause_writing", exc)
+
     def _resume(self) -> None:
         if self._write_paused:
             self._write_paused = False
@@ -209,12 +217,7 @@ class Transport:
         """After a write: pause the protocol past the high-water mark, close
         on a refused block, refuse a write after write_eof()."""
         if pending > self._high:
-            if not self._write_paused:
-                self._write_paused = True
-                try:
-                    self._protocol.pause_writing()
-                except Exception as exc:  # not the writer's to catch: the data was queued
-                    self._flow_failed("pause_writing", exc)
+            self._pause()
         elif pending == -errno.ENOBUFS:
             log_limited("pool", 40, "sluice: buffer pool exhausted; closing a connection")
             self._close(lib.SL_CLOSE_POOL, graceful=False)
@@ -248,8 +251,11 @@ class Transport:
         if not self._closed and lib.sl_conn_set_water(self._c, high or 1, low) != 0:
             raise ValueError(f"high ({high!r}): at most {0xFFFFFFFF} bytes")
         self._high = high or 1  # (0 in C means its default: one byte pauses at once, as asyncio's 0)
-        if self._write_paused and self.get_write_buffer_size() <= low:
+        buffered = self.get_write_buffer_size()
+        if self._write_paused and buffered <= low:
             self._resume()
+        elif buffered > self._high and not self._closed:
+            self._pause()  # as asyncio's: at once, not at the next write (C's resume follows the drain)
 
     def is_closing(self) -> bool:
         return self._closing

@@ -245,9 +245,10 @@ class Deferred:
         self.done = False
 
     def resolve(self, response: Any) -> None:
-        """Safe from any thread; the answer is sent from the loop's thread."""
+        """Safe from any thread; the answer is sent from the loop's thread.
+        Once the loop is closed it does nothing: the connection has gone."""
         conn = self.request.conn
-        conn._loop.call_soon_threadsafe(conn._resolve, self, response)
+        conn._loop._threadsafe(conn._resolve, (self, response))
 
 
 class Response:

@@ -110,7 +110,7 @@ class BodyStream:
             if threading.get_ident() == conn._loop._thread:
                 conn._hold(2, False)
             else:
-                conn._loop.call_soon_threadsafe(conn._hold, 2, False)
+                conn._loop._threadsafe(conn._hold, (2, False))
 
     # ---- the reader's side ------------------------------------------------
 

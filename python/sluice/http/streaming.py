@@ -93,7 +93,7 @@ class StreamedAnswer:
             if conn is None:  # not started yet: kept for the start
                 self._blocks.append(block)
                 return True
-        conn._loop.call_soon_threadsafe(self._take, block)
+        conn._loop._threadsafe(self._take, (block,))
         return True
 
     def add(self, block: bytes) -> None:
@@ -116,7 +116,7 @@ class StreamedAnswer:
             if conn is None:
                 self._ended, self._error = True, error
                 return
-        conn._loop.call_soon_threadsafe(self._end_here, error)
+        conn._loop._threadsafe(self._end_here, (error,))
 
     # ---- the loop's side ---------------------------------------------------
 
