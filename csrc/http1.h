@@ -174,7 +174,7 @@ const char *sl_http_date(int64_t unix_seconds, size_t *len);
  *   Server: <server>\r\n                     (when server_len > 0)
  *   Content-Length: <n>\r\n                  (content_length >= 0)
  *   Transfer-Encoding: chunked\r\n           (content_length == -1; HTTP/1.1 only)
- *                                            (content_length == -2: no length header: 1xx, 204, 304;
+ *                                            (content_length == -2: no length header: 204, 304;
  *                                             the caller picks it, the status is not checked)
  *   Connection: close\r\n                    (keep_alive == 0)
  *   Connection: keep-alive\r\n               (keep_alive on HTTP/1.0; omitted on HTTP/1.1)
@@ -182,7 +182,7 @@ const char *sl_http_date(int64_t unix_seconds, size_t *len);
  *   \r\n
  * reason_len 0: the standard reason, "Unknown" if none. Returns the bytes
  * written, or 0 (nothing usable written, never past cap) when cap is too
- * small or an argument is invalid: status outside 100..999, version_minor
+ * small or an argument is invalid: status outside 200..599 (a final answer), version_minor
  * not 0 or 1, content_length below -2 or -1 on HTTP/1.0, or a control byte
  * (CR, LF...) in reason or server. */
 size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *reason, size_t reason_len,

@@ -202,7 +202,9 @@ static int has_field(const char *extra, size_t n, const char *name, size_t len) 
 size_t sl_http_render_head(char *out, size_t cap, unsigned status, const char *reason, size_t reason_len,
                            const char *extra, size_t extra_len, int64_t content_length, int version_minor,
                            int keep_alive, const char *server, size_t server_len) {
-    if (status < 100 || status > 999 || (version_minor != 0 && version_minor != 1)) return 0;
+    /* A final answer: 1xx are interim (the client would wait on for the
+     * answer), and there is no class past 5xx (RFC 9110 §15). */
+    if (status < 200 || status > 599 || (version_minor != 0 && version_minor != 1)) return 0;
     if (content_length < -2 || (content_length == -1 && version_minor == 0)) return 0;
     if (!reason_len) {
         reason = sl_http_reason(status);

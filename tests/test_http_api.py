@@ -122,3 +122,19 @@ def test_a_hundred_pipelined_requests_in_one_write_and_behind_a_deferred_one():
         assert c.reply().body == b"late 500"
         for i in range(100):
             assert json.loads(c.reply().body)["query"] == {"n": str(i)}
+
+
+def test_a_status_that_is_no_final_answer_gets_a_500_and_the_connection_goes_on():
+    """1xx are interim (a client sent one as the answer waits on for the
+    real one) and nothing is past 5xx: C renders neither, the handler's
+    request is a 500, and the next request on the connection is served."""
+    app = sluice.App()
+
+    @app.route("/s/{code}")
+    def status(req, code):
+        return sluice.Response("body", status=int(code))
+
+    with ThreadServer(app) as s, Conn(s.port) as c:
+        for code, want in [(100, 500), (101, 500), (199, 500), (200, 200), (599, 599), (600, 500), (999, 500)]:
+            c.send(get(f"/s/{code}"))
+            assert c.reply().status == want, code

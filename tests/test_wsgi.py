@@ -286,6 +286,11 @@ def test_a_status_line_is_checked_each_time_and_a_bad_one_gets_a_500(caplog):
                 ("2x0+No", 500),
                 ("099+Low", 500),
                 ("299+Odd", 299),
+                ("599+Top", 599),
+                ("100+Continue", 500),  # an interim status is no answer: the client would wait for one
+                ("101+Switching", 500),
+                ("600+Past", 500),  # no sixth class (RFC 9110 §15)
+                ("999+Far", 500),
             ]:
                 c.send(get(f"/?{status}"))
                 r = c.reply()

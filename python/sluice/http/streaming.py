@@ -128,14 +128,14 @@ class StreamedAnswer:
             self._backlog -= sum(map(len, blocks))
             self._cond.notify_all()
         status = self.status
-        no_body = head or status in (204, 304) or status < 200
+        no_body = head or status in (204, 304)
         if self.length is not None:
             self._mode, length = "length", self.length
         elif version == 1:
             self._mode, length = "chunked", -1
         else:
             self._mode, length, keep = "close", -2, False
-        if status in (204, 304) or status < 200:
+        if status in (204, 304):
             length = -2
         self._keep = keep
         flag = 1 if no_body else lib.SL_HTTP_STREAM_HEAD
