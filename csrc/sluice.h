@@ -56,8 +56,10 @@ void buf_pool_free(buf_pool *pool);
 /* The smallest block of at least n bytes (n == 0: the 4K class); NULL above
  * 8M, past the limit (counted as a failure) or when the OS refuses. */
 io_buf *buf_pool_alloc_buf(buf_pool *pool, size_t n);
-/* Give a block back: head and length reset, pushed on its class's list.
- * Safe from any thread. */
+/* Give a block back: head and length reset. On the owner's thread it becomes
+ * the pool's hot block (the one it displaces goes to its class's cache or
+ * list); from another thread it goes on its class's list. Safe from any
+ * thread. */
 void buf_pool_revert(buf_pool *pool, io_buf *buf);
 void buf_pool_set_limit(buf_pool *pool, size_t limit);
 /* Return every free block's memory to the OS; returns the bytes released. */

@@ -8,7 +8,17 @@ import time
 
 import pytest
 
+import sluice.log
 from sluice import Loop
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_limits():
+    """Each test starts with the shared log rate limiter empty: a test that
+    looks for a message must not find it suppressed by another test's
+    repeats of the same kind (10 a key per 10 s)."""
+    sluice.log._limiter._windows.clear()
+    yield
 
 
 @pytest.fixture

@@ -134,7 +134,21 @@ def test_a_status_that_is_no_final_answer_gets_a_500_and_the_connection_goes_on(
     def status(req, code):
         return sluice.Response("body", status=int(code))
 
+    @app.route("/stream/{code}")
+    def streamed(req, code):  # an iterable body: the head goes before the blocks, from StreamedAnswer
+        return sluice.Response(iter([b"a", b"b"]), status=int(code))
+
     with ThreadServer(app) as s, Conn(s.port) as c:
         for code, want in [(100, 500), (101, 500), (199, 500), (200, 200), (599, 599), (600, 500), (999, 500)]:
-            c.send(get(f"/s/{code}"))
-            assert c.reply().status == want, code
+            for path in (f"/s/{code}", f"/stream/{code}"):
+                c.send(get(path))
+                r = c.reply()
+                assert r.status == want, path
+                if want == 500:
+                    assert r.body == b"internal server error\n", path
+        for path in ("/s/100", "/stream/600"):  # a HEAD's 500 has no body either
+            c.send(f"HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            r = c.reply(head_only=True)
+            assert r.status == 500 and r.body == b"", path
+        c.send(get("/s/200"))
+        assert c.reply().status == 200  # the connection went on

@@ -237,3 +237,21 @@ def test_wsgi_on_the_loop_streams_too():
             n += len(data)
         assert n == 1024 * len(BLOCK)
         assert c.reply().body == b"plain\n"
+
+
+def test_a_producer_pushing_after_the_loop_closed_is_told_to_stop():
+    """Once the loop is closed nothing will send what a producer thread
+    pushes: push() says False (no more is wanted) instead of True, so a
+    WSGI app's thread ends instead of filling the backlog and then waiting
+    on it for ever."""
+    import types
+
+    from sluice import Loop
+    from sluice.http.streaming import StreamedAnswer
+
+    loop = Loop()
+    loop.close()
+    answer = StreamedAnswer(200, b"")
+    answer._conn = types.SimpleNamespace(_loop=loop)  # started, then its loop closed
+    assert answer.push(b"block") is False
+    assert answer.push(b"more") is False

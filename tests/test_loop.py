@@ -340,3 +340,32 @@ def test_call_every_needs_a_positive_interval(loop):
     for bad in (0, -1, 0.0):
         with pytest.raises(ValueError, match="interval"):
             loop.call_every(bad, print)
+
+
+def test_close_from_a_signal_handler_inside_a_wake_up_is_refused_not_a_crash():
+    """A Python signal handler can run between the closed check and the
+    eventfd write of call_soon_threadsafe, in the same thread (the lock is
+    reentrant). Its close() must not free the loop under the wake-up: it is
+    refused, and the loop closes normally afterwards. The deque's append
+    stands in for the handler's moment (reviewer's reproduction: SIGSEGV)."""
+    import collections
+
+    loop = Loop()
+    refused = []
+
+    class Interrupting(collections.deque):
+        def append(self, item):
+            super().append(item)
+            try:
+                loop.close()
+            except RuntimeError as exc:
+                refused.append(str(exc))
+
+    loop._ready = Interrupting()
+    loop.call_soon_threadsafe(len, ())
+    assert refused and "wake-up" in refused[0]
+    assert not loop._closed
+    loop._ready = collections.deque()
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.call_soon_threadsafe(len, ())

@@ -296,3 +296,19 @@ def test_a_status_line_is_checked_each_time_and_a_bad_one_gets_a_500(caplog):
                 r = c.reply()
                 assert (r.status, r.body) == (want, b"x" if want != 500 else b"internal server error\n"), status
     assert any("cannot render status 99" in rec.getMessage() for rec in caplog.records)
+
+
+def test_a_streamed_answer_with_a_status_that_is_no_final_answer_gets_a_500():
+    """No Content-Length and several blocks: the answer is streamed, its
+    head rendered when its turn comes; a 1xx or 600+ there is a 500 too
+    (nothing was sent yet), and the connection goes on."""
+
+    def app(environ, start_response):
+        start_response(environ["QUERY_STRING"].replace("+", " "), [("Content-Type", "text/plain")])
+        return iter([b"x" * 10, b"y"])
+
+    with ThreadServer(WSGIHandler(app)) as s, Conn(s.port) as c:
+        for status, want in [("100+Continue", 500), ("600+Past", 500), ("200+OK", 200)]:
+            c.send(get(f"/?{status}"))
+            r = c.reply()
+            assert (r.status, r.body) == (want, b"internal server error\n" if want == 500 else b"x" * 10 + b"y"), status

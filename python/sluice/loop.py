@@ -92,10 +92,13 @@ class Loop:
         self._running = False
         self._stopping = False
         self._closed = False
-        # Held by other threads' wake-ups and by close() while it frees the C
-        # loop, so no wake-up writes to a freed loop's eventfd (reentrant: a
-        # signal handler may call stop() in a thread that holds it).
+        # Held by wake-ups (other threads', stop()) and by close() while it
+        # marks the loop closed, so no wake-up writes to a freed loop's
+        # eventfd. Reentrant: a signal handler may call stop() in a thread
+        # that holds it; _waking counts the wake-ups under way, so that such
+        # a handler's close() is refused instead of freeing the loop under it.
         self._wake_lock = threading.RLock()
+        self._waking = 0
         self._error: BaseException | None = None
         self._signal_handlers: dict[int, Timer] = {}
         self._wakeup_pair: tuple[socket.socket, socket.socket] | None = None
@@ -128,12 +131,21 @@ class Loop:
         streamed body's producer, the resolver): None, and nothing queued,
         once the loop is closed, since what it would run has gone with it."""
         handle = Timer(0, callback, args)
+        return handle if self._wake(handle) else None
+
+    def _wake(self, handle: Timer | None) -> bool:
+        """Queue handle (if any) and wake the loop, unless it is closed."""
         with self._wake_lock:
-            if self._closed:
-                return None
-            self._ready.append(handle)
-            lib.sl_loop_wake(self._c)
-        return handle
+            self._waking += 1  # first: a close() from a signal handler after it is refused
+            try:
+                if self._closed:
+                    return False
+                if handle is not None:
+                    self._ready.append(handle)
+                lib.sl_loop_wake(self._c)
+                return True
+            finally:
+                self._waking -= 1
 
     def call_later(self, delay: float, callback: Callable, *args: Any) -> Timer:
         """Run callback after delay seconds (never earlier; 1 ms resolution:
@@ -177,9 +189,7 @@ class Loop:
 
     def stop(self) -> None:
         self._stopping = True
-        with self._wake_lock:
-            if not self._closed:
-                lib.sl_loop_wake(self._c)
+        self._wake(None)
 
     def _run_once(self, cap_ms: int | None = None) -> None:
         ready = self._ready
@@ -458,6 +468,7 @@ class Loop:
             return
         if self._running:
             raise RuntimeError("sluice: cannot close a running loop")
+        self._not_waking()
         for sig in list(self._signal_handlers):
             self.remove_signal_handler(sig)
         if self._wakeup_pair is not None:
@@ -471,10 +482,19 @@ class Loop:
             transport._detach()
         self._conns.clear()
         with self._wake_lock:
+            self._not_waking()
             self._closed = True
             c, self._c = self._c, ffi.NULL
         lib.sl_loop_free(c)
         logger.debug("loop closed")
+
+    def _not_waking(self) -> None:
+        """RuntimeError if this thread is in the middle of a wake-up (a signal
+        handler that interrupted it): freeing the loop would pull it from
+        under that wake-up. Another thread's wake-up is waited for."""
+        with self._wake_lock:  # held by this thread (reentrant) or waited for
+            if self._waking:
+                raise RuntimeError("sluice: cannot close the loop in the middle of its wake-up (a signal handler?)")
 
     def __enter__(self) -> Loop:
         return self

@@ -291,6 +291,7 @@ class FileResponse:
 
 
 TEXT = b"Content-Type: text/plain; charset=utf-8\r\n"
+ERROR_BODY = b"internal server error\n"  # a 500's body, with TEXT
 JSON = b"Content-Type: application/json\r\n"
 BINARY = b"Content-Type: application/octet-stream\r\n"
 

@@ -26,7 +26,7 @@ from .._binding import ffi, lib
 from ..log import log_limited
 from ..tcp import Server
 from ..wheel import IdleWheel
-from .request import TEXT, Deferred, FileResponse, Rendered, Request, Response, direct, header_block, render
+from .request import ERROR_BODY, TEXT, Deferred, FileResponse, Rendered, Request, Response, direct, header_block, render
 from .stream import BodyStream
 from .streaming import StreamedAnswer, streamed_response
 
@@ -48,9 +48,9 @@ _HOT = struct.Struct(f"=4I{4 * (lib.SL_HTTP_R_BODY_OFF - 4)}x4I").unpack_from
 _respond = lib.sl_http_respond
 _respond_text = lib.sl_http_respond_text
 _new = object.__new__
-_ERROR_BODY = b"internal server error\n"
+_ERROR_BODY = ERROR_BODY
 _TEXT_LEN = len(TEXT)
-_NO_CONTENT = frozenset([*range(100, 200), 204, 304])  # answers without a body or a length
+_NO_CONTENT = frozenset([204, 304])  # answers without a body or a length (C refuses 1xx as an answer)
 _MAX_QUEUED = 64  # answers waiting behind a deferred one before the connection stops reading
 
 
@@ -150,11 +150,12 @@ class HTTPConnection:
                         log_limited("http-render", 40, "sluice: cannot render status %r for %r", status, req)
                     k = status // 100 - 1
                 if r == -22:
-                    self._answer(req, None, version, m == _HEAD)  # a 500
+                    self._answer(req, None, version, m == _HEAD)  # a 500 (which lingers itself when not keep)
                 elif k < 5:
                     server.status_classes[k] += 1
                 if not keep:
-                    self._linger()
+                    if r != -22:
+                        self._linger()
                     return
             else:
                 head = m == _HEAD
@@ -242,7 +243,7 @@ class HTTPConnection:
                 log_limited("http-handler", 40, "sluice: bad answer to %r; answering 500", req, exc_info=exc)
         if r == -22:  # EINVAL: raised, or a head C could not render (a bad status)
             status, length = 500, len(_ERROR_BODY)
-            _respond(self._c, 500, TEXT, len(TEXT), _ERROR_BODY, length, _OF_BODY, version, keep, 0)
+            _respond(self._c, 500, TEXT, len(TEXT), _ERROR_BODY, length, _OF_BODY, version, keep, head)
         k = status // 100 - 1
         if 0 <= k < 5:
             server.status_classes[k] += 1

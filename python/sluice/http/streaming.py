@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 
 from .._binding import lib
 from ..log import log_limited
+from .request import ERROR_BODY, TEXT
 
 log = logging.getLogger("sluice.http")
 
@@ -93,7 +94,11 @@ class StreamedAnswer:
             if conn is None:  # not started yet: kept for the start
                 self._blocks.append(block)
                 return True
-        conn._loop._threadsafe(self._take, (block,))
+        if conn._loop._threadsafe(self._take, (block,)) is None:
+            with self._cond:  # the loop is closed: nothing will send it, or anything after it
+                self._stopped = True
+                self._cond.notify_all()
+            return False
         return True
 
     def add(self, block: bytes) -> None:
@@ -140,14 +145,18 @@ class StreamedAnswer:
         self._keep = keep
         flag = 1 if no_body else lib.SL_HTTP_STREAM_HEAD
         r = lib.sl_http_respond(conn._c, status, self.extra, len(self.extra), b"", 0, length, version, keep, flag)
+        if r == -22:  # a head C cannot render (a status that is no final answer): nothing went, a 500 goes
+            log_limited("http-render", 40, "sluice: cannot render status %r for %r", status, req)
+            self.status = status = 500
+            no_body = True
+            body_len = len(ERROR_BODY)
+            of_body = lib.SL_HTTP_LENGTH_OF_BODY
+            r = lib.sl_http_respond(conn._c, 500, TEXT, len(TEXT), ERROR_BODY, body_len, of_body, version, keep, head)
         server = conn._server
         k = status // 100 - 1
         if r >= 0 and 0 <= k < 5:
             server.status_classes[k] += 1
         if r < 0 or no_body:
-            if r == -22:
-                log_limited("http-render", 40, "sluice: cannot render status %r for %r", status, req)
-                conn.abort()
             self._stop(sent_whole=r >= 0)
             if r >= 0 and not keep:
                 conn._linger()
