@@ -366,13 +366,15 @@ def test_lowered_write_limits_pause_and_resume(limits):
         backend.close()
 
 
-def _lowered_limits(backend, limits):
-    events = []
+def _flow_writer(backend, events: list, limits: dict | None = None):
+    """A protocol class that records pause/resume in events, keeps its last
+    instance as .last and, given limits, sets them when connected."""
 
     class Writer(proto_base(backend)):
         def connection_made(self, transport):
             self.transport = transport
-            transport.set_write_buffer_limits(**limits)
+            if limits is not None:
+                transport.set_write_buffer_limits(**limits)
             Writer.last = self
 
         def pause_writing(self):
@@ -381,6 +383,12 @@ def _lowered_limits(backend, limits):
         def resume_writing(self):
             events.append("resume")
 
+    return Writer
+
+
+def _lowered_limits(backend, limits):
+    events = []
+    Writer = _flow_writer(backend, events, limits)
     port = backend.start_server(Writer)
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -408,18 +416,7 @@ def test_high_mark_lowered_below_the_buffered_output_pauses_at_once():
     backend = BACKENDS["sluice"]()
     events = []
     try:
-
-        class Writer(proto_base(backend)):
-            def connection_made(self, transport):
-                self.transport = transport
-                Writer.last = self
-
-            def pause_writing(self):
-                events.append("pause")
-
-            def resume_writing(self):
-                events.append("resume")
-
+        Writer = _flow_writer(backend, events)
         port = backend.start_server(Writer)
         sock = socket.create_connection(("127.0.0.1", port))
         run_until(backend, lambda: getattr(Writer, "last", None) is not None)
