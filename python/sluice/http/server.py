@@ -48,7 +48,6 @@ _HOT = struct.Struct(f"=4I{4 * (lib.SL_HTTP_R_BODY_OFF - 4)}x4I").unpack_from
 _respond = lib.sl_http_respond
 _respond_text = lib.sl_http_respond_text
 _new = object.__new__
-_ERROR_BODY = ERROR_BODY
 _TEXT_LEN = len(TEXT)
 _NO_CONTENT = frozenset([204, 304])  # answers without a body or a length (C refuses 1xx as an answer)
 _MAX_QUEUED = 64  # answers waiting behind a deferred one before the connection stops reading
@@ -242,8 +241,8 @@ class HTTPConnection:
             except Exception as exc:
                 log_limited("http-handler", 40, "sluice: bad answer to %r; answering 500", req, exc_info=exc)
         if r == -22:  # EINVAL: raised, or a head C could not render (a bad status)
-            status, length = 500, len(_ERROR_BODY)
-            _respond(self._c, 500, TEXT, len(TEXT), _ERROR_BODY, length, _OF_BODY, version, keep, head)
+            status, length = 500, len(ERROR_BODY)
+            _respond(self._c, 500, TEXT, len(TEXT), ERROR_BODY, length, _OF_BODY, version, keep, head)
         k = status // 100 - 1
         if 0 <= k < 5:
             server.status_classes[k] += 1
